@@ -1,0 +1,95 @@
+"""The item catalog: ids, texts and the labels every metric needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Items as parallel arrays, index ``i`` in ``[0, n_items)`` being the simulator's item id.
+
+    The policy may see ``item_ids``, ``titles``, ``texts``, ``topics`` and ``provider``; ``quality``
+    is hidden (only the simulator and the ``oracle`` baseline read it).
+    """
+
+    item_ids: npt.NDArray[np.str_]
+    """[n] external ids (as strings), e.g. MovieLens movieId"""
+    titles: list[str]
+    """[n] short titles"""
+    texts: list[str]
+    """[n] the full text fed to the encoder (title, description, genres, tags)"""
+    topics: npt.NDArray[np.int64]
+    """[n] primary topic index into ``topic_names``"""
+    topic_names: tuple[str, ...]
+    """names of the topics (synthetic topics or genres)"""
+    provider: npt.NDArray[np.int64]
+    """[n] provider index (synthetic provider; on MovieLens a proxy, documented by the loader)"""
+    provider_group: npt.NDArray[np.int64]
+    """[n] provider group index into ``provider_group_names``"""
+    provider_group_names: tuple[str, ...]
+    """names of the provider groups, e.g. ('major', 'independent')"""
+    quality: npt.NDArray[np.float64]
+    """[n] hidden quality / item prior in [0, 1]"""
+    arrival_day: npt.NDArray[np.int64]
+    """[n] day the item enters the catalog (0 = present from the start)"""
+    topic_matrix: npt.NDArray[np.bool_] | None = None
+    """[n, n_topics] multi-label topics (e.g. all genres of a film); None = one-hot of topics"""
+    source: str = "synthetic"
+    """where the catalog came from (scenario name or file path)"""
+    extra: dict = field(default_factory=dict)
+    """loader-specific columns (e.g. year, popularity counts), each an array of length n"""
+
+    def __post_init__(self) -> None:
+        n = len(self.item_ids)
+        if n == 0:
+            raise ValueError("a catalog needs at least one item")
+        for name in ("titles", "texts", "topics", "provider", "provider_group", "quality",
+                     "arrival_day"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"Catalog.{name} has length {len(getattr(self, name))}, "
+                                 f"expected {n} (one per item)")
+        if self.topics.min() < 0 or self.topics.max() >= len(self.topic_names):
+            raise ValueError("Catalog.topics holds an index outside topic_names")
+        if self.provider_group.min() < 0 or self.provider_group.max() >= len(
+                self.provider_group_names):
+            raise ValueError("Catalog.provider_group holds an index outside provider_group_names")
+        if np.any(~np.isfinite(self.quality)):
+            raise ValueError("Catalog.quality must be finite")
+        if self.topic_matrix is not None and self.topic_matrix.shape != (n, len(self.topic_names)):
+            raise ValueError("Catalog.topic_matrix must have shape [n_items, n_topics]")
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_topics(self) -> int:
+        return len(self.topic_names)
+
+    def topic_onehot(self) -> npt.NDArray[np.float32]:
+        """[n, n_topics] topic weights summing to 1 per item (multi-label spread evenly)."""
+        if self.topic_matrix is not None:
+            m = self.topic_matrix.astype(np.float32)
+            s = m.sum(axis=1, keepdims=True)
+            s[s == 0] = 1.0
+            return m / s
+        out = np.zeros((self.n_items, self.n_topics), np.float32)
+        out[np.arange(self.n_items), self.topics] = 1.0
+        return out
+
+    def subset(self, index: npt.NDArray[np.int64]) -> Catalog:
+        """A new catalog of the given rows, in that order."""
+        idx = np.asarray(index)
+        return Catalog(
+            item_ids=self.item_ids[idx], titles=[self.titles[i] for i in idx],
+            texts=[self.texts[i] for i in idx], topics=self.topics[idx],
+            topic_names=self.topic_names, provider=self.provider[idx],
+            provider_group=self.provider_group[idx],
+            provider_group_names=self.provider_group_names, quality=self.quality[idx],
+            arrival_day=self.arrival_day[idx],
+            topic_matrix=None if self.topic_matrix is None else self.topic_matrix[idx],
+            source=self.source, extra={k: np.asarray(v)[idx] for k, v in self.extra.items()})

@@ -1,0 +1,291 @@
+"""Frozen, self-validating configuration of a simulation.
+
+Every constant of the user model lives here, with its meaning and range; the equations that use
+them are written out in ``docs/user_model.md``. A config is immutable: build a variant with
+:func:`dataclasses.replace` or :func:`override`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A configuration value has the wrong type or lies outside its range."""
+
+
+def _check(cond: bool, key: str, msg: str, value: Any) -> None:
+    if not cond:
+        raise ConfigError(f"{key} {msg}, got {value!r}")
+
+
+def _check_types(obj: Any) -> None:
+    """Reject values whose type does not match the annotation (ints accepted for floats)."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        key = f"{type(obj).__name__}.{f.name}"
+        if ann == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{key} must be a number, got {value!r}")
+            if not math.isfinite(float(value)):
+                raise ConfigError(f"{key} must be finite, got {value!r}")
+            object.__setattr__(obj, f.name, float(value))
+        elif ann == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{key} must be an integer, got {value!r}")
+        elif ann == "bool":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{key} must be true or false, got {value!r}")
+        elif ann == "str":
+            if not isinstance(value, str):
+                raise ConfigError(f"{key} must be a string, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ChoiceConfig:
+    """How a user picks from a slate (multinomial logit with a no-click option, RecSim's MNL)."""
+
+    model: Literal["mnl", "cascade"] = "mnl"
+    """``mnl``: one softmax over slate + no-click; ``cascade``: scan slots top-down, click each
+    with its own logistic probability (position-discounted), stop at the first click."""
+    temperature: float = 10.0
+    """scale of taste in the utility: ``v = temperature * (a - b) + ...``; >= 0"""
+    no_click_utility: float = 3.0
+    """utility of choosing nothing; higher means fewer clicks"""
+    lam_dislike: float = 0.8
+    """weight of the dislike term ``max(0, cos(q, e))`` in the affinity; >= 0"""
+    beta_fatigue: float = 1.6
+    """weight of boredom ``max(0, cos(f, e)) * |f|``; >= 0"""
+    w_quality: float = 1.0
+    """weight of the hidden item quality (or item prior on real catalogs) in utility; >= 0"""
+    position_bias: float = 0.15
+    """utility lost per slot below the first: ``position_bias * log2(1 + slot)``; >= 0"""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check(self.model in ("mnl", "cascade"), "ChoiceConfig.model", "must be 'mnl' or 'cascade'",
+               self.model)
+        for name in ("temperature", "lam_dislike", "beta_fatigue", "w_quality", "position_bias"):
+            _check(getattr(self, name) >= 0, f"ChoiceConfig.{name}", "must be >= 0",
+                   getattr(self, name))
+
+
+@dataclass(frozen=True)
+class DynamicsConfig:
+    """How users change: drift, fatigue, satisfaction, sessions, return and churn."""
+
+    drift_rate: float = 0.08
+    """eta: step of interest toward a consumed item, scaled by positive satisfaction; [0, 1]"""
+    anchor_rate: float = 0.02
+    """kappa: nightly pull of interest back to the persona interest p0; [0, 1]"""
+    drift_noise: float = 0.01
+    """sigma: nightly exogenous interest noise (per dimension, before renormalising); >= 0"""
+    fatigue_decay: float = 0.85
+    """gamma_f: per-request memory of the fatigue vector; [0, 1)"""
+    fatigue_overnight: float = 0.7
+    """multiplier on the fatigue vector between days (recovery overnight); [0, 1]"""
+    shown_fatigue_weight: float = 0.25
+    """weight of the mean shown item (vs. the consumed one) in the fatigue update; [0, 1]"""
+    satisfaction_noise: float = 0.1
+    """std of the noise on realised satisfaction; >= 0"""
+    satisfaction_ema: float = 0.15
+    """weight of today's mean satisfaction in the satisfaction EMA s_u; (0, 1]"""
+    no_click_satisfaction: float = -0.05
+    """satisfaction recorded for a request that got no click; [-1, 1]"""
+    session_budget: float = 6.0
+    """time budget of a session, in request units; > 0"""
+    request_cost: float = 1.0
+    """budget spent by each request; > 0"""
+    refund: float = 1.0
+    """budget refunded per unit of positive satisfaction of a click; >= 0"""
+    patience: int = 3
+    """consecutive requests without a click after which the session ends; >= 1"""
+    max_session_len: int = 10
+    """hard cap on requests per session; >= 1"""
+    sessions_per_day: int = 1
+    """sessions a returning user runs per day (later ones with ``extra_session_prob``); >= 1"""
+    extra_session_prob: float = 0.3
+    """probability of each session after the first on a day; [0, 1]"""
+    return_bias: float = 0.0
+    """theta0 in ``P(return) = sigmoid(theta0 + theta1 * s_u)``"""
+    return_slope: float = 8.0
+    """theta1 in ``P(return) = sigmoid(theta0 + theta1 * s_u)``; >= 0"""
+    initial_satisfaction: float = 0.2
+    """s_u on day 0, before any consumption"""
+    churn_after_days: int = 7
+    """a user absent this many days in a row has churned for good; >= 1"""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        for name in ("drift_rate", "anchor_rate", "shown_fatigue_weight", "fatigue_overnight",
+                     "extra_session_prob"):
+            v = getattr(self, name)
+            _check(0.0 <= v <= 1.0, f"DynamicsConfig.{name}", "must be in [0, 1]", v)
+        _check(0.0 <= self.fatigue_decay < 1.0, "DynamicsConfig.fatigue_decay",
+               "must be in [0, 1)", self.fatigue_decay)
+        _check(0.0 < self.satisfaction_ema <= 1.0, "DynamicsConfig.satisfaction_ema",
+               "must be in (0, 1]", self.satisfaction_ema)
+        _check(-1.0 <= self.no_click_satisfaction <= 1.0, "DynamicsConfig.no_click_satisfaction",
+               "must be in [-1, 1]", self.no_click_satisfaction)
+        for name in ("drift_noise", "satisfaction_noise", "refund", "return_slope"):
+            v = getattr(self, name)
+            _check(v >= 0, f"DynamicsConfig.{name}", "must be >= 0", v)
+        for name in ("session_budget", "request_cost"):
+            v = getattr(self, name)
+            _check(v > 0, f"DynamicsConfig.{name}", "must be > 0", v)
+        for name in ("patience", "max_session_len", "sessions_per_day", "churn_after_days"):
+            v = getattr(self, name)
+            _check(v >= 1, f"DynamicsConfig.{name}", "must be >= 1", v)
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """The built-in synthetic text catalog."""
+
+    n_items: int = 600
+    """items present on day 0; >= 10"""
+    n_topics: int = 12
+    """topics used, from the built-in list of topic vocabularies; 2..16"""
+    n_providers: int = 40
+    """content providers; items per provider follow a Zipf law; >= 2"""
+    minority_provider_share: float = 0.3
+    """share of providers in the 'independent' (minority) provider group; (0, 1)"""
+    quality_alpha: float = 2.0
+    """items' hidden quality ~ Beta(alpha, beta); > 0"""
+    quality_beta: float = 3.0
+    """second Beta parameter of quality; > 0"""
+    popularity_exponent: float = 1.1
+    """Zipf exponent of topic sizes and provider sizes (the long tail); >= 0"""
+    new_items_per_day: int = 0
+    """items arriving each day (text only, cold start); >= 0"""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check(self.n_items >= 10, "CatalogConfig.n_items", "must be >= 10", self.n_items)
+        _check(2 <= self.n_topics <= 16, "CatalogConfig.n_topics", "must be in [2, 16]",
+               self.n_topics)
+        _check(self.n_providers >= 2, "CatalogConfig.n_providers", "must be >= 2",
+               self.n_providers)
+        _check(0 < self.minority_provider_share < 1, "CatalogConfig.minority_provider_share",
+               "must be in (0, 1)", self.minority_provider_share)
+        for name in ("quality_alpha", "quality_beta"):
+            _check(getattr(self, name) > 0, f"CatalogConfig.{name}", "must be > 0",
+                   getattr(self, name))
+        _check(self.popularity_exponent >= 0, "CatalogConfig.popularity_exponent",
+               "must be >= 0", self.popularity_exponent)
+        _check(self.new_items_per_day >= 0, "CatalogConfig.new_items_per_day", "must be >= 0",
+               self.new_items_per_day)
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    """The simulated users."""
+
+    n_users: int = 1000
+    """users present on day 0; >= 1"""
+    minority_share: float = 0.15
+    """share of users in the minority taste group (niche tastes); [0, 1)"""
+    n_taste_groups: int = 4
+    """taste groups of the synthetic personas, the last one being the minority; >= 2"""
+    new_users_per_day: int = 0
+    """users arriving each day (fresh personas, counted from their arrival); >= 0"""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check(self.n_users >= 1, "PopulationConfig.n_users", "must be >= 1", self.n_users)
+        _check(0 <= self.minority_share < 1, "PopulationConfig.minority_share",
+               "must be in [0, 1)", self.minority_share)
+        _check(self.n_taste_groups >= 2, "PopulationConfig.n_taste_groups", "must be >= 2",
+               self.n_taste_groups)
+        _check(self.new_users_per_day >= 0, "PopulationConfig.new_users_per_day",
+               "must be >= 0", self.new_users_per_day)
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """A whole simulation: catalog, users, choice model, dynamics, slate and horizon."""
+
+    name: str = "synthetic"
+    """scenario name (``synthetic`` is the built-in text catalog)"""
+    slate_size: int = 10
+    """items per slate, k; >= 1 and <= n_items"""
+    horizon_days: int = 120
+    """simulated days; >= 1"""
+    encoder: str = "minilm"
+    """``minilm`` (bundled all-MiniLM-L6-v2), ``hashing[:dim]``, or a local HF model path"""
+    embedding_dim: int = 0
+    """project embeddings to this many dims with PCA fitted on the catalog; 0 keeps them"""
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    population: PopulationConfig = field(default_factory=PopulationConfig)
+    choice: ChoiceConfig = field(default_factory=ChoiceConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+
+    def __post_init__(self) -> None:
+        for f in ("name", "encoder"):
+            _check(isinstance(getattr(self, f), str) and getattr(self, f) != "",
+                   f"ScenarioConfig.{f}", "must be a non-empty string", getattr(self, f))
+        for f in ("slate_size", "horizon_days", "embedding_dim"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConfigError(f"ScenarioConfig.{f} must be an integer, got {v!r}")
+        _check(self.slate_size >= 1, "ScenarioConfig.slate_size", "must be >= 1", self.slate_size)
+        _check(self.horizon_days >= 1, "ScenarioConfig.horizon_days", "must be >= 1",
+               self.horizon_days)
+        _check(self.embedding_dim >= 0, "ScenarioConfig.embedding_dim", "must be >= 0",
+               self.embedding_dim)
+        for f, cls in (("catalog", CatalogConfig), ("population", PopulationConfig),
+                       ("choice", ChoiceConfig), ("dynamics", DynamicsConfig)):
+            if not isinstance(getattr(self, f), cls):
+                raise ConfigError(f"ScenarioConfig.{f} must be a {cls.__name__}")
+        _check(self.slate_size <= self.catalog.n_items, "ScenarioConfig.slate_size",
+               f"must be <= catalog.n_items ({self.catalog.n_items})", self.slate_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (JSON/TOML-serialisable)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScenarioConfig:
+        """Build from a nested dict, rejecting unknown keys by name."""
+        return _from_dict(cls, data, prefix="")
+
+
+_SECTIONS = {"catalog": CatalogConfig, "population": PopulationConfig,
+             "choice": ChoiceConfig, "dynamics": DynamicsConfig}
+
+
+def _from_dict(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or cls.__name__} must be a table/dict")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {[prefix + k for k in unknown]}; "
+                          f"valid keys of {cls.__name__}: {sorted(known)}")
+    kwargs = {}
+    for key, value in data.items():
+        if cls is ScenarioConfig and key in _SECTIONS:
+            kwargs[key] = _from_dict(_SECTIONS[key], value, prefix=f"{key}.")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def override(cfg: ScenarioConfig, **dotted: Any) -> ScenarioConfig:
+    """Return ``cfg`` with dotted keys replaced, e.g. ``override(cfg, **{"choice.temperature": 5})``."""
+    data = cfg.to_dict()
+    for key, value in dotted.items():
+        parts = key.split(".")
+        node = data
+        for p in parts[:-1]:
+            if p not in node or not isinstance(node[p], dict):
+                raise ConfigError(f"unknown config section {p!r} in {key!r}")
+            node = node[p]
+        if parts[-1] not in node:
+            raise ConfigError(f"unknown config key {key!r}")
+        node[parts[-1]] = value
+    return ScenarioConfig.from_dict(data)
