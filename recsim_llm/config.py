@@ -219,6 +219,9 @@ class ScenarioConfig:
     """``minilm`` (bundled all-MiniLM-L6-v2), ``hashing[:dim]``, or a local HF model path"""
     embedding_dim: int = 0
     """project embeddings to this many dims with PCA fitted on the catalog; 0 keeps them"""
+    center_embeddings: bool = True
+    """subtract the catalog's mean embedding (then renormalise) from items and personas: removes
+    the direction all texts share, so cosines measure taste, not template (as PCA does)"""
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
     choice: ChoiceConfig = field(default_factory=ChoiceConfig)
@@ -228,6 +231,9 @@ class ScenarioConfig:
         for f in ("name", "encoder"):
             _check(isinstance(getattr(self, f), str) and getattr(self, f) != "",
                    f"ScenarioConfig.{f}", "must be a non-empty string", getattr(self, f))
+        if not isinstance(self.center_embeddings, bool):
+            raise ConfigError(f"ScenarioConfig.center_embeddings must be true or false, "
+                              f"got {self.center_embeddings!r}")
         for f in ("slate_size", "horizon_days", "embedding_dim"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int):

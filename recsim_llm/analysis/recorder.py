@@ -1,0 +1,121 @@
+"""Per-day aggregates of a running simulation: the rows of ``daily.csv``.
+
+A :class:`DailyRecorder` listens to a :class:`~recsim_llm.simulator.Simulator` (``on_request``
+and ``on_day_end``) and keeps only O(users + items) running sums, so recording costs little next
+to the simulation itself. Column definitions: ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from recsim_llm.analysis import metrics as M
+from recsim_llm.simulator import Feedback, Simulator, World
+
+DAILY_COLUMNS = (
+    "scenario", "policy", "seed", "day", "active_users", "retention", "ctr",
+    "clicks_per_active_user", "mean_satisfaction", "intra_list_diversity", "topic_entropy",
+    "coverage", "exposure_gini", "homogenization",
+)
+"""Columns every daily table starts with (more follow: see :meth:`DailyRecorder.on_day_end`)."""
+
+
+class DailyRecorder:
+    """Accumulates one simulation's requests and emits a dict row per day.
+
+    Args:
+        world: the simulated world (for topics, providers, groups).
+        labels: constant columns, e.g. {"scenario": ..., "policy": ..., "seed": ...}.
+        window: days of clicks in the per-user topic-entropy window.
+    """
+
+    def __init__(self, world: World, labels: dict[str, Any], window: int = 7) -> None:
+        self.world, self.labels, self.window = world, labels, int(window)
+        n, cat = world.n_users, world.catalog
+        self.k = world.cfg.slate_size
+        self._topic_w = cat.topic_onehot()                          # [m, T]
+        self._topics_window = np.zeros((self.window, n, cat.n_topics), np.float32)
+        self.rows: list[dict[str, Any]] = []
+        self.group_rows: list[dict[str, Any]] = []
+        self._reset_day()
+
+    def _reset_day(self) -> None:
+        m = self.world.n_items
+        self._impressions = np.zeros(m, np.int64)
+        self._requests = 0
+        self._clicks = 0
+        self._ild_sum = 0.0
+        self._topics_window[len(self.rows) % self.window] = 0.0
+
+    def attach(self, sim: Simulator) -> DailyRecorder:
+        sim.on_request.append(self.on_request)
+        sim.on_day_end.append(self.on_day_end)
+        return self
+
+    def on_request(self, fb: Feedback) -> None:
+        self._impressions += np.bincount(fb.slates.ravel(), minlength=len(self._impressions))
+        self._requests += len(fb.users)
+        clicked = fb.clicked
+        self._clicks += int(clicked.sum())
+        self._ild_sum += float(M.intra_list_diversity(fb.slate_mean_emb, self.k).sum())
+        if clicked.any():
+            slot = self._topics_window[len(self.rows) % self.window]
+            np.add.at(slot, fb.users[clicked], self._topic_w[fb.items[clicked]])
+
+    def on_day_end(self, sim: Simulator, day: int) -> None:
+        st, cat = sim.state, self.world.catalog
+        joined, alive, visited = st.joined, st.alive, st.visited_today & (st.day_requests > 0)
+        n_joined, n_active = int(joined.sum()), int(visited.sum())
+        a = sim.n_available
+        imp = self._impressions[:a]
+        win = self._topics_window.sum(axis=0)                       # [n, T]
+        has = alive & (win.sum(axis=1) > 0)
+        day_mean_sat = st.day_sat_sum / np.maximum(st.day_requests, 1)
+        row: dict[str, Any] = {
+            **self.labels,
+            "day": day + 1,  # day 1 is the first simulated day
+            "active_users": n_active,
+            "retention": float(alive.sum() / max(n_joined, 1)),
+            "ctr": self._clicks / self._requests if self._requests else float("nan"),
+            "clicks_per_active_user": self._clicks / n_active if n_active else float("nan"),
+            "mean_satisfaction": float(day_mean_sat[visited].mean()) if n_active else float("nan"),
+            "intra_list_diversity": (self._ild_sum / self._requests if self._requests
+                                     else float("nan")),
+            "topic_entropy": float(M.entropy_bits(win[has]).mean()) if has.any() else float("nan"),
+            "coverage": M.coverage(imp),
+            "exposure_gini": M.gini(imp),
+            "homogenization": M.mean_pairwise_cosine(st.interest[alive]),
+            "active_share": n_active / max(n_joined, 1),
+            "joined_users": n_joined,
+            "requests": self._requests,
+            "clicks": self._clicks,
+            "satisfaction_ema": float(st.satisfaction[alive].mean()) if alive.any()
+            else float("nan"),
+            "drift_from_persona": float(1.0 - np.einsum(
+                "nd,nd->n", st.interest[alive], st.interest0[alive]).mean()) if alive.any()
+            else float("nan"),
+            "available_items": a,
+        }
+        total_imp = max(int(imp.sum()), 1)
+        for g, gname in enumerate(cat.provider_group_names):
+            row[f"exposure_share:{gname}"] = float(
+                imp[cat.provider_group[:a] == g].sum() / total_imp)
+        self.rows.append(row)
+        for key, labels in self.world.personas.groups.items():
+            for gval in np.unique(labels):
+                mask = joined & (labels == gval)
+                if not mask.any():
+                    continue
+                act = visited & mask
+                req = int(st.day_requests[mask].sum())
+                self.group_rows.append({
+                    **self.labels, "day": day + 1, "group_key": key, "group": str(gval),
+                    "users": int(mask.sum()),
+                    "retention": float((alive & mask).sum() / mask.sum()),
+                    "active_share": float(act.sum() / mask.sum()),
+                    "ctr": float(st.day_clicks[mask].sum() / req) if req else float("nan"),
+                    "mean_satisfaction": float(day_mean_sat[act].mean()) if act.any()
+                    else float("nan")})
+        self._reset_day()

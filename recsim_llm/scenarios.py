@@ -1,0 +1,107 @@
+"""Scenarios: named recipes that turn a :class:`ScenarioConfig` and a seed into a :class:`World`.
+
+``synthetic`` needs no files. Real-data scenarios (MovieLens, goodbooks) read a folder given in
+``data_path`` and are registered here too, so that the CLI, the runner and the env ids share one
+list of names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from recsim_llm.catalog.base import Catalog
+from recsim_llm.catalog.synthetic import generate_catalog
+from recsim_llm.config import ScenarioConfig
+from recsim_llm.rng import RngStreams
+from recsim_llm.simulator import World
+from recsim_llm.text import PCAProjection, TextEncoder, make_encoder
+from recsim_llm.users.personas import Personas
+from recsim_llm.users.synthetic import generate_personas
+
+Builder = Callable[[ScenarioConfig, RngStreams, "str | Path | None"], tuple[Catalog, Personas]]
+SCENARIOS: dict[str, Builder] = {}
+
+
+def register_scenario(name: str) -> Callable[[Builder], Builder]:
+    def deco(fn: Builder) -> Builder:
+        SCENARIOS[name] = fn
+        return fn
+    return deco
+
+
+def scenario_names() -> list[str]:
+    return sorted(SCENARIOS)
+
+
+@register_scenario("synthetic")
+def _synthetic(cfg: ScenarioConfig, rngs: RngStreams, data_path: str | Path | None
+               ) -> tuple[Catalog, Personas]:
+    catalog = generate_catalog(cfg.catalog, rngs.fresh("items"), cfg.horizon_days)
+    share = np.bincount(catalog.topics, minlength=catalog.n_topics) / catalog.n_items
+    personas = generate_personas(cfg.population, share, rngs.fresh("users"), cfg.horizon_days)
+    return catalog, personas
+
+
+def _center(x: np.ndarray) -> np.ndarray:
+    """Rows minus the mean row, renormalised; a row that would vanish keeps its direction."""
+    if len(x) < 2:
+        return x
+    c = x - x.mean(axis=0)
+    norm = np.linalg.norm(c, axis=1, keepdims=True)
+    return np.where(norm > 1e-6, c / np.maximum(norm, 1e-12), x).astype(np.float32)
+
+
+def embed_world(cfg: ScenarioConfig, catalog: Catalog, personas: Personas,
+                encoder: TextEncoder) -> World:
+    """Encode item texts and persona likes/dislikes; optionally PCA-project to fewer dims."""
+    items = encoder.encode(catalog.texts)
+    likes = encoder.encode(personas.likes)
+    has_dislike = np.array([bool(t.strip()) for t in personas.dislikes])
+    dislike_texts = [t for t in personas.dislikes if t.strip()]
+    dis = np.zeros_like(likes)
+    if dislike_texts:
+        dis[has_dislike] = encoder.encode(dislike_texts)
+    identity = encoder.identity
+    if cfg.center_embeddings:
+        # Items, likes and dislikes are each centred on their own mean: every item text shares a
+        # template direction and so does every persona; what is left is the distinctive content
+        # (double centring, as in collaborative filtering; Mu & Viswanath 2018 for embeddings).
+        items, likes = _center(items), _center(likes)
+        if has_dislike.sum() >= 2:
+            dis[has_dislike] = _center(dis[has_dislike])
+        identity += "+centered"
+    if cfg.embedding_dim:
+        # PCA is fitted on the catalog only: users are described in the items' coordinates.
+        proj = PCAProjection.fit(items, cfg.embedding_dim)
+        items, likes = proj.transform(items), proj.transform(likes)
+        projected = np.zeros((len(likes), cfg.embedding_dim), np.float32)
+        if has_dislike.any():
+            projected[has_dislike] = proj.transform(dis[has_dislike])
+        dis = projected
+        identity += f"+pca{cfg.embedding_dim}"
+    return World(cfg=cfg, catalog=catalog, personas=personas,
+                 item_emb=np.ascontiguousarray(items, dtype=np.float32),
+                 interest0=np.ascontiguousarray(likes, dtype=np.float32),
+                 dislike=np.ascontiguousarray(dis, dtype=np.float32), encoder_identity=identity)
+
+
+def build_world(cfg: ScenarioConfig, seed: int, *, encoder: TextEncoder | None = None,
+                data_path: str | Path | None = None) -> World:
+    """Build the world of ``cfg.name`` for ``seed``.
+
+    Args:
+        cfg: the scenario configuration (``cfg.name`` picks the builder).
+        seed: run seed; catalog and personas come from its ``items``/``users`` streams.
+        encoder: text encoder; default ``make_encoder(cfg.encoder)`` (cached on disk).
+        data_path: folder of a real-data scenario.
+    """
+    if cfg.name not in SCENARIOS:
+        raise ValueError(f"unknown scenario {cfg.name!r}; valid scenarios: {scenario_names()}")
+    catalog, personas = SCENARIOS[cfg.name](cfg, RngStreams(seed), data_path)
+    if cfg.slate_size > int((catalog.arrival_day <= 0).sum()):
+        raise ValueError(f"slate_size {cfg.slate_size} exceeds the {catalog.n_items} items "
+                         f"available on day 0 in scenario {cfg.name!r}")
+    return embed_world(cfg, catalog, personas, encoder or make_encoder(cfg.encoder))

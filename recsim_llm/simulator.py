@@ -1,0 +1,346 @@
+"""The simulation core: a world (catalog + personas + embeddings) and the population's dynamics.
+
+A :class:`Simulator` steps *all users in a session at once*: one call of :meth:`Simulator.step`
+serves one request to every in-session user (a slate each) and applies the choice model and the
+state transition as array operations. When every session has ended, the simulator moves on by
+itself: further sessions of the day, the end of the day (satisfaction, overnight drift and
+fatigue recovery, return and churn draws, arrivals), and the next day's sessions.
+
+Randomness (DESIGN.md §4): every exogenous draw of day t comes from streams named ``day{t}/...``
+and has a fixed shape over *all* users, drawn whether or not a user is in a session. The j-th
+request of day t therefore sees the same uniforms and noise under any policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from recsim_llm.catalog.base import Catalog
+from recsim_llm.config import ScenarioConfig
+from recsim_llm.rng import RngStreams
+from recsim_llm.users import choice as choice_mod
+from recsim_llm.users import dynamics as dyn
+from recsim_llm.users.personas import Personas
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything static about a scenario: catalog, personas and their embeddings."""
+
+    cfg: ScenarioConfig
+    catalog: Catalog
+    personas: Personas
+    item_emb: FloatArray
+    """[n_items, d] unit-norm item embeddings (public: derived from public item text)"""
+    interest0: FloatArray
+    """[n_users, d] persona interests from the 'likes' texts"""
+    dislike: FloatArray
+    """[n_users, d] dislike vectors (zeros where the persona dislikes nothing)"""
+    encoder_identity: str
+    """which encoder produced the embeddings (and projection, if any)"""
+
+    @property
+    def n_users(self) -> int:
+        return self.interest0.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.item_emb.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.item_emb.shape[1]
+
+    def user_arrival(self) -> IntArray:
+        if self.personas.arrival_day is None:
+            return np.zeros(self.n_users, np.int64)
+        return self.personas.arrival_day
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What happened at one request, for the users that were in a session (m of them)."""
+
+    day: int
+    tick: int
+    """request index within the day"""
+    users: IntArray
+    """[m] user indices that were served"""
+    slates: IntArray
+    """[m, k] the slates they were shown"""
+    positions: IntArray
+    """[m] clicked slot, -1 = no click"""
+    items: IntArray
+    """[m] clicked item, -1 = no click"""
+    satisfaction: npt.NDArray[np.float64]
+    """[m] realised satisfaction (``no_click_satisfaction`` where no click)"""
+    session_ended: npt.NDArray[np.bool_]
+    """[m] this request ended the user's session"""
+    slate_mean_emb: FloatArray
+    """[m, d] mean embedding of each slate (public; gives intra-list diversity cheaply)"""
+
+    @property
+    def clicked(self) -> npt.NDArray[np.bool_]:
+        return self.positions >= 0
+
+
+class SlateError(ValueError):
+    """A slate is malformed: wrong shape or dtype, ids out of range, duplicates, NaN scores."""
+
+
+def validate_slates(slates: np.ndarray, n_users: int, slate_size: int, n_available: int,
+                    rows: IntArray | None = None) -> IntArray:
+    """Check a batch of slates and return it as int64; raise :class:`SlateError` naming the
+    first offending user and slot.
+
+    Args:
+        slates: [n_users, slate_size] item ids.
+        rows: users whose slates are used (others may hold placeholders); None = all.
+    """
+    arr = np.asarray(slates)
+    if arr.shape != (n_users, slate_size):
+        raise SlateError(f"slates must have shape ({n_users}, {slate_size}) "
+                         f"[users, slots], got {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        bad = np.argwhere(~np.isfinite(arr)) if arr.dtype.kind == "f" else np.empty((0, 2))
+        where = (f"; user {bad[0][0]}, slot {bad[0][1]} holds {arr[tuple(bad[0])]}"
+                 if len(bad) else f"; user 0, slot 0 holds {arr.flat[0]!r}")
+        raise SlateError(f"slates must be integer item ids, got dtype {arr.dtype}{where}")
+    arr = arr.astype(np.int64, copy=False)
+    sub = arr if rows is None else arr[rows]
+    user_of = (lambda r: r) if rows is None else (lambda r: int(rows[r]))
+    out = (sub < 0) | (sub >= n_available)
+    if out.any():
+        r, j = np.argwhere(out)[0]
+        raise SlateError(f"slate of user {user_of(r)} has item {sub[r, j]} at slot {j}, "
+                         f"outside the available items [0, {n_available})")
+    if slate_size > 1:
+        order = np.argsort(sub, axis=1, kind="stable")
+        srt = np.take_along_axis(sub, order, axis=1)
+        dup = srt[:, 1:] == srt[:, :-1]
+        if dup.any():
+            r, j = np.argwhere(dup)[0]
+            raise SlateError(f"slate of user {user_of(r)} repeats item {srt[r, j]} at slots "
+                             f"{order[r, j]} and {order[r, j + 1]}")
+    return arr
+
+
+class Simulator:
+    """The population of evolving users over a catalog, stepped one request at a time.
+
+    Typical loop::
+
+        sim = Simulator(world, seed=0)
+        sim.reset()
+        while not sim.done:
+            feedback = sim.step(policy_slates_for(sim))
+
+    ``on_request(feedback)`` callbacks run after each request, before the simulator moves on to
+    a new session or day; ``on_day_end(sim, day)`` callbacks run after each day's satisfaction update, before the
+    overnight changes, so they see the day as it ended.
+    """
+
+    def __init__(self, world: World, seed: int) -> None:
+        self.world = world
+        self.cfg = world.cfg
+        self.seed = int(seed)
+        self.rngs = RngStreams(self.seed)
+        ch = self.cfg.choice
+        self._pos_penalty = choice_mod.position_penalty(self.cfg.slate_size, ch.position_bias)
+        self._item_arrival = world.catalog.arrival_day
+        self._user_arrival = world.user_arrival()
+        self._quality = world.catalog.quality.astype(np.float32)
+        self.on_request: list[Callable[[Feedback], None]] = []
+        self.on_day_end: list[Callable[[Simulator, int], None]] = []
+        self.state: dyn.PopulationState
+        self.day = 0
+        self.tick = 0
+        self.session_no = 0
+        self.done = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def reset(self) -> None:
+        """Build day 0: every user who has arrived starts a session."""
+        w, n, d = self.world, self.world.n_users, self.world.dim
+        joined = self._user_arrival <= 0
+        self.state = dyn.PopulationState(
+            interest=w.interest0.copy(), interest0=w.interest0, dislike=w.dislike,
+            fatigue=np.zeros((n, d), np.float32),
+            satisfaction=np.full(n, self.cfg.dynamics.initial_satisfaction),
+            budget=np.zeros(n), misses=np.zeros(n, np.int64), requests=np.zeros(n, np.int64),
+            in_session=joined.copy(), visited_today=joined.copy(),
+            days_absent=np.zeros(n, np.int64), churned=np.zeros(n, bool), joined=joined,
+            day_sat_sum=np.zeros(n), day_requests=np.zeros(n, np.int64),
+            day_clicks=np.zeros(n, np.int64))
+        self.day, self.tick, self.session_no, self.done = 0, 0, 0, False
+        self._start_day_streams()
+        self._start_session(joined)
+        if not joined.any():
+            self._advance()
+
+    @property
+    def n_available(self) -> int:
+        """Items that have arrived by today (a prefix of the ids: catalogs are arrival-sorted)."""
+        return int(np.searchsorted(self._item_arrival, self.day, side="right"))
+
+    def _start_day_streams(self) -> None:
+        day = self.rngs.child(f"day{self.day}")
+        self._rng_choice = day["choice"]
+        self._rng_sat = day["satisfaction"]
+        self._rng_day = day
+
+    def _start_session(self, who: npt.NDArray[np.bool_]) -> None:
+        st = self.state
+        st.in_session = who.copy()
+        st.budget = np.where(who, self.cfg.dynamics.session_budget, 0.0)
+        st.misses[who] = 0
+        st.requests[who] = 0
+
+    # ------------------------------------------------------------------ one request
+    def step(self, slates: np.ndarray) -> Feedback:
+        """Serve one slate to each in-session user and apply choice and transition.
+
+        Args:
+            slates: [n_users, slate_size] item ids; rows of users not in a session are ignored.
+        Returns:
+            the feedback of the served users.
+        Raises:
+            SlateError: malformed slates (the state is left untouched).
+            RuntimeError: the horizon has been reached.
+        """
+        if self.done:
+            raise RuntimeError("the simulation reached its horizon; call reset()")
+        cfg, ch, dy, st = self.cfg, self.cfg.choice, self.cfg.dynamics, self.state
+        idx = np.flatnonzero(st.in_session)
+        slates = validate_slates(slates, self.world.n_users, cfg.slate_size, self.n_available,
+                                 rows=idx)
+        n = self.world.n_users
+        # Fixed-shape draws over all users: common random numbers across policies.
+        if ch.model == "cascade":
+            u_all = self._rng_choice.random((n, cfg.slate_size))
+        else:
+            u_all = self._rng_choice.random(n)
+        eps_all = self._rng_sat.standard_normal(n)
+
+        S = slates[idx]                                    # [m, k]
+        G = self.world.item_emb[S]                         # [m, k, d]
+        p, q, f = st.interest[idx], st.dislike[idx], st.fatigue[idx]
+        a = dyn.affinity(np.einsum("mkd,md->mk", G, p), np.einsum("mkd,md->mk", G, q),
+                         ch.lam_dislike)
+        b = dyn.boredom(np.einsum("mkd,md->mk", G, f), ch.beta_fatigue)
+        c = self._quality[S]
+        v = dyn.utility(a, b, c, ch.temperature, ch.w_quality, self._pos_penalty)
+        if ch.model == "cascade":
+            pos = choice_mod.sample_cascade(v, ch.no_click_utility, u_all[idx])
+        else:
+            pos = choice_mod.sample_mnl(v, ch.no_click_utility, u_all[idx])
+        clicked = pos >= 0
+        r = np.arange(len(idx))
+        pc = np.where(clicked, pos, 0)
+        y = dyn.realized_satisfaction(a[r, pc], b[r, pc], c[r, pc], ch.w_quality,
+                                      dy.satisfaction_noise * eps_all[idx])
+        y = np.where(clicked, y, dy.no_click_satisfaction).astype(np.float64)
+        consumed = G[r, pc]                                # [m, d]
+
+        st.interest[idx] = dyn.drift_toward(p, consumed, y, clicked, dy.drift_rate)
+        shown_mean = G.mean(axis=1)
+        st.fatigue[idx] = dyn.update_fatigue(f, consumed, shown_mean, clicked,
+                                             dy.fatigue_decay, dy.shown_fatigue_weight)
+        st.budget[idx] = dyn.update_budget(st.budget[idx], y, clicked, dy.request_cost,
+                                           dy.refund)
+        st.misses[idx] = np.where(clicked, 0, st.misses[idx] + 1)
+        st.requests[idx] += 1
+        st.day_requests[idx] += 1
+        st.day_clicks[idx] += clicked
+        st.day_sat_sum[idx] += y
+        ended = ((st.budget[idx] <= 0) | (st.misses[idx] >= dy.patience)
+                 | (st.requests[idx] >= dy.max_session_len))
+        st.in_session[idx[ended]] = False
+        fb = Feedback(day=self.day, tick=self.tick, users=idx, slates=S, positions=pos,
+                      items=np.where(clicked, S[r, pc], -1), satisfaction=y, session_ended=ended,
+                      slate_mean_emb=shown_mean)
+        self.tick += 1
+        for cb in self.on_request:
+            cb(fb)
+        if not st.in_session.any():
+            self._advance()
+        return fb
+
+    # ------------------------------------------------------------------ day boundaries
+    def _advance(self) -> None:
+        """Move on until some user is in a session, or the horizon is reached."""
+        dy = self.cfg.dynamics
+        while not self.state.in_session.any():
+            st = self.state
+            if self.session_no + 1 < dy.sessions_per_day:
+                self.session_no += 1
+                u = self._rng_day["session"].random(self.world.n_users)
+                again = st.visited_today & ~st.churned & (u < dy.extra_session_prob)
+                if again.any():
+                    self._start_session(again)
+                continue
+            self._end_day()
+            if self.done:
+                return
+
+    def _end_day(self) -> None:
+        dy, st, n = self.cfg.dynamics, self.state, self.world.n_users
+        day_mean = st.day_sat_sum / np.maximum(st.day_requests, 1)
+        st.satisfaction = dyn.satisfaction_ema(st.satisfaction, day_mean,
+                                               st.visited_today & (st.day_requests > 0),
+                                               dy.satisfaction_ema)
+        for cb in self.on_day_end:
+            cb(self, self.day)
+        # Overnight: fatigue recovers, interests relax toward the persona and wander.
+        noise = self._rng_day["drift"].standard_normal((n, self.world.dim)).astype(np.float32)
+        alive = st.alive
+        st.fatigue *= np.float32(dy.fatigue_overnight)
+        st.interest = np.where(alive[:, None], dyn.overnight_interest(
+            st.interest, st.interest0, noise, dy.anchor_rate, dy.drift_noise),
+            st.interest).astype(np.float32)
+        u_return = self._rng_day["return"].random(n)
+        self.day += 1
+        if self.day >= self.cfg.horizon_days:
+            self.done = True
+            st.in_session[:] = False
+            return
+        # Tomorrow: arrivals join and visit; others return with P = sigmoid(theta0 + theta1 s).
+        arriving = (self._user_arrival == self.day) & ~st.joined
+        st.joined |= arriving
+        p_ret = dyn.return_probability(st.satisfaction, dy.return_bias, dy.return_slope)
+        returns = (st.alive & (u_return < p_ret)) | arriving
+        st.days_absent = np.where(returns, 0, st.days_absent + st.alive)
+        st.churned |= st.joined & (st.days_absent >= dy.churn_after_days)
+        returns &= ~st.churned
+        st.visited_today = returns
+        st.day_sat_sum[:] = 0.0
+        st.day_requests[:] = 0
+        st.day_clicks[:] = 0
+        self.tick, self.session_no = 0, 0
+        self._start_day_streams()
+        self._start_session(returns)
+
+    # ------------------------------------------------------------------ checkpoints
+    def get_state(self) -> dict:
+        """Everything needed to resume exactly (arrays, counters, RNG states)."""
+        return {"arrays": {k: v.copy() for k, v in self.state.arrays().items()},
+                "day": self.day, "tick": self.tick, "session_no": self.session_no,
+                "done": self.done, "rng_choice": self._rng_choice.bit_generator.state,
+                "rng_sat": self._rng_sat.bit_generator.state,
+                "rng_day": self._rng_day.state()}
+
+    def set_state(self, snap: dict) -> None:
+        self.state = dyn.PopulationState(**{k: v.copy() for k, v in snap["arrays"].items()})
+        self.day, self.tick = snap["day"], snap["tick"]
+        self.session_no, self.done = snap["session_no"], snap["done"]
+        self._start_day_streams()
+        self._rng_choice.bit_generator.state = snap["rng_choice"]
+        self._rng_sat.bit_generator.state = snap["rng_sat"]
+        self._rng_day.set_state(snap["rng_day"])
