@@ -54,7 +54,7 @@ class ChoiceConfig:
     with its own logistic probability (position-discounted), stop at the first click."""
     temperature: float = 10.0
     """scale of taste in the utility: ``v = temperature * (a - b) + ...``; >= 0"""
-    no_click_utility: float = 3.0
+    no_click_utility: float = 5.0
     """utility of choosing nothing; higher means fewer clicks"""
     lam_dislike: float = 0.8
     """weight of the dislike term ``max(0, cos(q, e))`` in the affinity; >= 0"""
@@ -84,9 +84,9 @@ class DynamicsConfig:
     """kappa: nightly pull of interest back to the persona interest p0; [0, 1]"""
     drift_noise: float = 0.01
     """sigma: nightly exogenous interest noise (per dimension, before renormalising); >= 0"""
-    fatigue_decay: float = 0.85
+    fatigue_decay: float = 0.95
     """gamma_f: per-request memory of the fatigue vector; [0, 1)"""
-    fatigue_overnight: float = 0.7
+    fatigue_overnight: float = 0.9
     """multiplier on the fatigue vector between days (recovery overnight); [0, 1]"""
     shown_fatigue_weight: float = 0.25
     """weight of the mean shown item (vs. the consumed one) in the fatigue update; [0, 1]"""
@@ -110,9 +110,9 @@ class DynamicsConfig:
     """sessions a returning user runs per day (later ones with ``extra_session_prob``); >= 1"""
     extra_session_prob: float = 0.3
     """probability of each session after the first on a day; [0, 1]"""
-    return_bias: float = 0.0
+    return_bias: float = -1.0
     """theta0 in ``P(return) = sigmoid(theta0 + theta1 * s_u)``"""
-    return_slope: float = 8.0
+    return_slope: float = 6.0
     """theta1 in ``P(return) = sigmoid(theta0 + theta1 * s_u)``; >= 0"""
     initial_satisfaction: float = 0.2
     """s_u on day 0, before any consumption"""

@@ -80,7 +80,7 @@ class MMRPolicy(GreedyPolicy):
 
     name = "mmr"
 
-    def __init__(self, alpha: float = 0.5, candidates: int = 50) -> None:
+    def __init__(self, alpha: float = 0.5, candidates: int = 100) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"mmr alpha must be in [0, 1], got {alpha}")
         self.alpha, self.candidates = float(alpha), int(candidates)

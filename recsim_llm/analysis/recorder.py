@@ -28,15 +28,26 @@ class DailyRecorder:
     Args:
         world: the simulated world (for topics, providers, groups).
         labels: constant columns, e.g. {"scenario": ..., "policy": ..., "seed": ...}.
-        window: days of clicks in the per-user topic-entropy window.
+        window: days of recommendations in the per-user exposure topic-entropy window.
+        recent: clicks per user remembered for consumed-topic entropy and consumption overlap.
+        pair_sample: users (at most) among which each is paired with its most similar user by
+            persona interest, for the Jaccard homogenization (Chaney et al. 2018).
     """
 
-    def __init__(self, world: World, labels: dict[str, Any], window: int = 7) -> None:
+    def __init__(self, world: World, labels: dict[str, Any], window: int = 7, recent: int = 10,
+                 pair_sample: int = 2000) -> None:
         self.world, self.labels, self.window = world, labels, int(window)
         n, cat = world.n_users, world.catalog
         self.k = world.cfg.slate_size
         self._topic_w = cat.topic_onehot()                          # [m, T]
-        self._topics_window = np.zeros((self.window, n, cat.n_topics), np.float32)
+        self._expo = np.zeros((self.window, n, cat.n_topics), np.int32)  # shown primary topics
+        self._recent = np.full((n, recent), -1, np.int64)           # ring buffer of clicks
+        self._ptr = np.zeros(n, np.int64)
+        # Pairs by *true* initial preference; a fixed sample keeps this O(sample^2) once.
+        rng = np.random.default_rng(np.random.SeedSequence(0, spawn_key=(n,)))
+        sample = np.sort(rng.choice(n, size=min(n, pair_sample), replace=False))
+        self._pair_a = sample
+        self._pair_b = sample[M.nearest_neighbours(world.interest0[sample])] if n > 1 else sample
         self.rows: list[dict[str, Any]] = []
         self.group_rows: list[dict[str, Any]] = []
         self._reset_day()
@@ -47,7 +58,7 @@ class DailyRecorder:
         self._requests = 0
         self._clicks = 0
         self._ild_sum = 0.0
-        self._topics_window[len(self.rows) % self.window] = 0.0
+        self._expo[len(self.rows) % self.window] = 0
 
     def attach(self, sim: Simulator) -> DailyRecorder:
         sim.on_request.append(self.on_request)
@@ -60,9 +71,14 @@ class DailyRecorder:
         clicked = fb.clicked
         self._clicks += int(clicked.sum())
         self._ild_sum += float(M.intra_list_diversity(fb.slate_mean_emb, self.k).sum())
+        n, t = self._expo.shape[1:]
+        flat = fb.users[:, None] * t + self.world.catalog.topics[fb.slates]
+        self._expo[len(self.rows) % self.window] += np.bincount(
+            flat.ravel(), minlength=n * t).reshape(n, t).astype(np.int32)
         if clicked.any():
-            slot = self._topics_window[len(self.rows) % self.window]
-            np.add.at(slot, fb.users[clicked], self._topic_w[fb.items[clicked]])
+            cu = fb.users[clicked]
+            self._recent[cu, self._ptr[cu] % self._recent.shape[1]] = fb.items[clicked]
+            self._ptr[cu] += 1
 
     def on_day_end(self, sim: Simulator, day: int) -> None:
         st, cat = sim.state, self.world.catalog
@@ -70,8 +86,16 @@ class DailyRecorder:
         n_joined, n_active = int(joined.sum()), int(visited.sum())
         a = sim.n_available
         imp = self._impressions[:a]
-        win = self._topics_window.sum(axis=0)                       # [n, T]
-        has = alive & (win.sum(axis=1) > 0)
+        rec = self._recent
+        topic_counts = np.einsum("nr,nrt->nt", (rec >= 0).astype(np.float32),
+                                 self._topic_w[np.maximum(rec, 0)])     # [n, T]
+        # Consumed-topic entropy over a full window only: fewer clicks would bias it low.
+        full = alive & (rec[:, -1] >= 0)
+        expo = self._expo.sum(axis=0)                                       # [n, T]
+        shown = alive & (expo.sum(axis=1) > 0)
+        pa, pb = self._pair_a, self._pair_b
+        both = alive[pa] & alive[pb] & (rec[pa, 0] >= 0) & (rec[pb, 0] >= 0)
+        jac = M.jaccard_rows(rec[pa[both]], rec[pb[both]])
         day_mean_sat = st.day_sat_sum / np.maximum(st.day_requests, 1)
         row: dict[str, Any] = {
             **self.labels,
@@ -83,10 +107,14 @@ class DailyRecorder:
             "mean_satisfaction": float(day_mean_sat[visited].mean()) if n_active else float("nan"),
             "intra_list_diversity": (self._ild_sum / self._requests if self._requests
                                      else float("nan")),
-            "topic_entropy": float(M.entropy_bits(win[has]).mean()) if has.any() else float("nan"),
+            "topic_entropy": (float(M.entropy_bits(expo[shown]).mean()) if shown.any()
+                              else float("nan")),
             "coverage": M.coverage(imp),
             "exposure_gini": M.gini(imp),
-            "homogenization": M.mean_pairwise_cosine(st.interest[alive]),
+            "homogenization": float(np.nanmean(jac)) if both.any() else float("nan"),
+            "interest_homogenization": M.mean_pairwise_cosine(st.interest[alive]),
+            "consumed_topic_entropy": (float(M.entropy_bits(topic_counts[full]).mean())
+                                       if full.any() else float("nan")),
             "active_share": n_active / max(n_joined, 1),
             "joined_users": n_joined,
             "requests": self._requests,
