@@ -7,6 +7,7 @@ list of names.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,3 +106,44 @@ def build_world(cfg: ScenarioConfig, seed: int, *, encoder: TextEncoder | None =
         raise ValueError(f"slate_size {cfg.slate_size} exceeds the {catalog.n_items} items "
                          f"available on day 0 in scenario {cfg.name!r}")
     return embed_world(cfg, catalog, personas, encoder or make_encoder(cfg.encoder))
+
+
+DATA_ENV_VAR = "RECSIM_LLM_DATA_DIR"
+"""folder holding ``ml-latest-small/``, ``ml-100k/`` or ``goodbooks-10k/`` when no path is given"""
+
+
+def _data_folder(data_path: str | Path | None, name: str) -> Path | None:
+    if data_path is not None:
+        return Path(data_path)
+    root = os.environ.get(DATA_ENV_VAR)
+    return Path(root) / name if root else None
+
+
+def _cap_users(personas: Personas, cfg: ScenarioConfig, rngs: RngStreams) -> Personas:
+    """At most ``population.n_users`` users, a seeded sample when there are more."""
+    n = cfg.population.n_users
+    if personas.n_users <= n:
+        return personas
+    keep = np.sort(rngs.fresh("users").choice(personas.n_users, size=n, replace=False))
+    return personas.subset(keep)
+
+
+def _movielens(variant: str, folder_name: str) -> Builder:
+    def build(cfg: ScenarioConfig, rngs: RngStreams, data_path: str | Path | None
+              ) -> tuple[Catalog, Personas]:
+        from recsim_llm.catalog.movielens import load_movielens
+        from recsim_llm.users.history import personas_from_history
+
+        folder = _data_folder(data_path, folder_name)
+        if folder is None and variant == "latest-small":
+            raise FileNotFoundError(
+                f"scenario {cfg.name!r} needs the ml-latest-small folder: pass data_path "
+                f"(--data PATH) or set {DATA_ENV_VAR}")
+        data = load_movielens(folder, variant=variant)
+        personas, _held_out = personas_from_history(data)
+        return data.catalog, _cap_users(personas, cfg, rngs)
+    return build
+
+
+SCENARIOS["ml-100k"] = _movielens("100k", "ml-100k")
+SCENARIOS["ml-latest-small"] = _movielens("latest-small", "ml-latest-small")

@@ -1,0 +1,194 @@
+"""The ``recsim-llm`` command line: simulate, plot, report, envs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Long-horizon simulation of recommender systems with text-preference "
+                       "users.")
+
+
+def _fail(msg: str) -> None:
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _load_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        _fail(f"config file not found: {path}")
+    text = path.read_text()
+    if path.suffix == ".toml":
+        import tomllib
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            _fail(f"{path}: invalid TOML: {err}")
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            _fail("YAML configs need PyYAML (pip install pyyaml); TOML needs nothing")
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            _fail(f"{path}: invalid YAML: {err}")
+        return data or {}
+    _fail(f"{path}: config files must end in .toml, .yaml or .yml")
+    return {}
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Option(help="scenario name (see `recsim-llm envs`)")] =
+    "synthetic",
+    policy: Annotated[list[str] | None, typer.Option(
+        help="policy (repeat for several; paired on the same seeds): random, popular, greedy, "
+             "mmr, mmr:ALPHA, oracle")] = None,
+    users: Annotated[int | None, typer.Option(help="users on day 0")] = None,
+    days: Annotated[int | None, typer.Option(help="simulated days (horizon)")] = None,
+    seeds: Annotated[int, typer.Option(help="number of seeds (0..K-1, from --seed-start)")] = 1,
+    seed_start: Annotated[int, typer.Option(help="first seed")] = 0,
+    out: Annotated[Path, typer.Option(help="results folder")] = Path("results/run"),
+    encoder: Annotated[str | None, typer.Option(
+        help="minilm (bundled), hashing[:DIM], or a local Hugging Face model folder")] = None,
+    embedding_dim: Annotated[int | None, typer.Option(
+        help="PCA-project embeddings to this many dims (0 = keep)")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="TOML/YAML run configuration (a [scenario] table of ScenarioConfig keys and a "
+             "[run] table with policies/seeds/...); command-line options override it")] = None,
+    data: Annotated[Path | None, typer.Option(help="data folder of a real-data scenario")] =
+    None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Run policies x seeds over a scenario's horizon; write daily.csv, groups.csv and
+    manifest.json to OUT."""
+    from recsim_llm.agents.baselines import make_policy
+    from recsim_llm.config import ConfigError, ScenarioConfig
+    from recsim_llm.runner import simulate as run_simulate
+    from recsim_llm.scenarios import scenario_names
+
+    file_cfg: dict[str, Any] = _load_config_file(config) if config else {}
+    unknown = set(file_cfg) - {"scenario", "run"}
+    if unknown:
+        _fail(f"{config}: unknown top-level table(s) {sorted(unknown)}; use [scenario] and [run]")
+    scen = dict(file_cfg.get("scenario", {}))
+    run = dict(file_cfg.get("run", {}))
+    unknown_run = set(run) - {"policies", "seeds", "seed_start", "out", "data"}
+    if unknown_run:
+        _fail(f"{config}: unknown key(s) in [run]: {sorted(unknown_run)}; valid: policies, "
+              f"seeds, seed_start, out, data")
+    if scenario != "synthetic" or "name" not in scen:
+        scen["name"] = scenario
+    if scen["name"] not in scenario_names():
+        _fail(f"unknown scenario {scen['name']!r}; valid scenarios: {scenario_names()}")
+    if days is not None:
+        scen["horizon_days"] = days
+    if encoder is not None:
+        scen["encoder"] = encoder
+    if embedding_dim is not None:
+        scen["embedding_dim"] = embedding_dim
+    if users is not None:
+        scen.setdefault("population", {})["n_users"] = users
+    policies = policy or run.get("policies") or ["random", "greedy", "mmr"]
+    if isinstance(policies, str):
+        policies = [policies]
+    try:
+        for p in policies:
+            make_policy(p)
+    except ValueError as err:
+        _fail(str(err))
+    n_seeds = seeds if seeds != 1 or "seeds" not in run else int(run["seeds"])
+    first = seed_start if seed_start != 0 or "seed_start" not in run else int(run["seed_start"])
+    if n_seeds < 1:
+        _fail(f"--seeds must be >= 1, got {n_seeds}")
+    data_path = data or run.get("data")
+    try:
+        cfg = ScenarioConfig.from_dict({**ScenarioConfig().to_dict(), **_merge(scen)})
+    except (ConfigError, TypeError) as err:
+        _fail(f"invalid configuration: {err}")
+    seed_list = list(range(first, first + n_seeds))
+    total = len(policies) * len(seed_list) * cfg.horizon_days
+
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]} days/s"), TimeElapsedColumn(),
+                        TimeRemainingColumn(), disable=quiet, transient=False)
+    t0 = time.perf_counter()
+    with progress:
+        task = progress.add_task("simulating", total=total, rate="-")
+
+        def on_day(pol: str, seed: int, day: int) -> None:
+            done = progress.tasks[0].completed + 1
+            rate = done / max(time.perf_counter() - t0, 1e-9)
+            progress.update(task, advance=1, rate=f"{rate:.1f}",
+                            description=f"{pol} seed {seed} day {day + 1}")
+
+        try:
+            result = run_simulate(cfg, policies, seed_list, out=out, data_path=data_path,
+                                  progress=on_day)
+        except (FileNotFoundError, ValueError) as err:
+            _fail(str(err))
+    if not quiet:
+        _summary(result.daily, out, time.perf_counter() - t0)
+
+
+def _merge(scen: dict[str, Any]) -> dict[str, Any]:
+    """Scenario table over the defaults, section by section."""
+    from recsim_llm.config import ScenarioConfig
+
+    base = ScenarioConfig().to_dict()
+    for k, v in scen.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            unknown = set(v) - set(base[k])
+            if unknown:
+                _fail(f"unknown config key(s) {[f'{k}.{u}' for u in sorted(unknown)]}; valid "
+                      f"keys of [{k}]: {sorted(base[k])}")
+            base[k] = {**base[k], **v}
+        else:
+            base[k] = v
+    return base
+
+
+def _summary(daily: Any, out: Path, seconds: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    last = daily[daily.day == daily.day.max()]
+    first = daily[daily.day == 1]
+    table = Table(title=f"day 1 and day {int(daily.day.max())}, mean over seeds")
+    for col in ("policy", "ctr day 1", "retention", "ctr", "topic entropy", "homogenization"):
+        table.add_column(col)
+    for pol in dict.fromkeys(daily.policy):
+        f, la = first[first.policy == pol], last[last.policy == pol]
+        table.add_row(pol, f"{f.ctr.mean():.3f}", f"{la.retention.mean():.3f}",
+                      f"{la.ctr.mean():.3f}", f"{la.topic_entropy.mean():.3f}",
+                      f"{la.homogenization.mean():.3f}")
+    console = Console()
+    console.print(table)
+    console.print(f"wrote {out}/daily.csv, groups.csv, manifest.json in {seconds:.1f} s")
+
+
+@app.command()
+def envs() -> None:
+    """List the registered environment ids and scenarios."""
+    from recsim_llm.envs.registration import ENV_SPECS
+    from recsim_llm.scenarios import scenario_names
+
+    for env_id, kw in ENV_SPECS.items():
+        typer.echo(f"{env_id}  {kw}")
+    typer.echo(f"scenarios: {', '.join(scenario_names())}")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
