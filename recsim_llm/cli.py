@@ -64,11 +64,19 @@ def simulate(
              "[run] table with policies/seeds/...); command-line options override it")] = None,
     data: Annotated[Path | None, typer.Option(help="data folder of a real-data scenario")] =
     None,
+    log_level: Annotated[str, typer.Option(
+        help="trajectory detail: daily | user-day | request (request allows exact replay)")] =
+    "daily",
+    checkpoint_every: Annotated[int, typer.Option(
+        help="write a checkpoint every N simulated days (rerun the same command to resume)")] =
+    10,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
-    """Run policies x seeds over a scenario's horizon; write daily.csv, groups.csv and
-    manifest.json to OUT."""
+    """Run policies x seeds over a scenario's horizon (paired seeds); write daily.csv,
+    groups.csv, users.csv, trajectories and manifest.json to OUT. Rerunning the same command
+    after an interruption resumes from the last checkpoint."""
     from recsim_llm.agents.baselines import make_policy
+    from recsim_llm.checkpoint import CheckpointError
     from recsim_llm.config import ConfigError, ScenarioConfig
     from recsim_llm.runner import simulate as run_simulate
     from recsim_llm.scenarios import scenario_names
@@ -132,8 +140,9 @@ def simulate(
 
         try:
             result = run_simulate(cfg, policies, seed_list, out=out, data_path=data_path,
-                                  progress=on_day)
-        except (FileNotFoundError, ValueError) as err:
+                                  progress=on_day, log_level=log_level,
+                                  checkpoint_every=checkpoint_every)
+        except (FileNotFoundError, ValueError, CheckpointError) as err:
             _fail(str(err))
     if not quiet:
         _summary(result.daily, out, time.perf_counter() - t0)
@@ -172,7 +181,8 @@ def _summary(daily: Any, out: Path, seconds: float) -> None:
                       f"{la.homogenization.mean():.3f}")
     console = Console()
     console.print(table)
-    console.print(f"wrote {out}/daily.csv, groups.csv, manifest.json in {seconds:.1f} s")
+    console.print(f"wrote {out}/daily.csv, groups.csv, users.csv, manifest.json in "
+                  f"{seconds:.1f} s")
 
 
 @app.command()

@@ -22,6 +22,8 @@ from recsim_llm import __version__
 from recsim_llm.agents.base import BasePolicy, Observation, PolicyContext
 from recsim_llm.agents.baselines import make_policy
 from recsim_llm.analysis.recorder import DailyRecorder
+from recsim_llm.analysis.trajectory import TrajectoryLogger, check_log_level, save_trajectory
+from recsim_llm.checkpoint import load_checkpoint, save_checkpoint, world_fingerprint
 from recsim_llm.config import ScenarioConfig
 from recsim_llm.history import PlatformHistory
 from recsim_llm.rng import RngStreams
@@ -40,6 +42,8 @@ class RunResult:
     daily: list[dict[str, Any]]
     groups: list[dict[str, Any]]
     final_history: PlatformHistory | None = None
+    trajectory: TrajectoryLogger | None = None
+    users: pd.DataFrame | None = None
 
 
 @dataclass
@@ -47,6 +51,7 @@ class ExperimentResult:
     daily: pd.DataFrame
     groups: pd.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
+    users: pd.DataFrame | None = None
 
 
 def policy_context(world: World) -> PolicyContext:
@@ -61,24 +66,55 @@ def observation(sim: Simulator, history: PlatformHistory, policy: BasePolicy) ->
                        simulator=sim if getattr(policy, "privileged", False) else None)
 
 
-def run_policy(world: World, policy_spec: str, seed: int,
-               progress: DayCallback | None = None) -> RunResult:
-    """Run one policy on ``world`` for the whole horizon and record the daily metrics."""
-    policy = make_policy(policy_spec)
+def unit_name(policy_spec: str, seed: int) -> str:
+    """File-safe name of one (policy, seed) run, e.g. ``mmr-0.3__seed2``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in policy_spec)
+    return f"{safe}__seed{seed}"
+
+
+def run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
+               progress: DayCallback | None = None, *, log_level: str = "daily",
+               checkpoint: Path | None = None, checkpoint_every: int = 10) -> RunResult:
+    """Run one policy on ``world`` for the whole horizon and record the daily metrics.
+
+    Args:
+        world: the scenario's world (shared by all policies of a seed).
+        policy_spec: a policy name (see :func:`make_policy`) or a policy object.
+        seed: simulation seed (exogenous noise); the world fixes users and items.
+        log_level: trajectory detail, see :mod:`recsim_llm.analysis.trajectory`.
+        checkpoint: file to resume from (if it exists) and to write every
+            ``checkpoint_every`` days; None = no checkpoints.
+    """
+    policy = make_policy(policy_spec) if isinstance(policy_spec, str) else policy_spec
+    label = policy_spec if isinstance(policy_spec, str) else policy.name
     sim = Simulator(world, seed)
     history = PlatformHistory(world.n_users, world.item_emb)
     sim.on_request.append(history.update)
-    labels = {"scenario": world.cfg.name, "policy": policy_spec, "seed": seed}
+    labels = {"scenario": world.cfg.name, "policy": label, "seed": seed}
     rec = DailyRecorder(world, labels).attach(sim)
+    traj = TrajectoryLogger(world, log_level).attach(sim)
     if progress is not None:
-        sim.on_day_end.append(lambda s, d: progress(policy_spec, seed, d))
+        sim.on_day_end.append(lambda s, d: progress(label, seed, d))
     # The policy's stream depends on its name, so adding a policy disturbs no other stream.
-    policy.reset(policy_context(world), RngStreams(seed).fresh(f"policy/{policy_spec}"))
+    policy.reset(policy_context(world), RngStreams(seed).fresh(f"policy/{label}"))
     sim.reset()
+    parts = {"sim": sim, "history": history, "recorder": rec, "trajectory": traj,
+             "policy": policy}
+    if checkpoint is not None and checkpoint.exists():
+        day = load_checkpoint(checkpoint, parts, world_fingerprint(world))
+        if progress is not None:
+            for d in range(day):
+                progress(label, seed, d)
     while not sim.done:
+        day = sim.day
         fb = sim.step(policy.act(observation(sim, history, policy)))
         policy.observe(fb)
-    return RunResult(daily=rec.rows, groups=rec.group_rows, final_history=history)
+        if (checkpoint is not None and sim.day != day and not sim.done
+                and sim.day % checkpoint_every == 0):
+            save_checkpoint(checkpoint, parts, world_fingerprint(world))
+    traj.finish(sim)
+    return RunResult(daily=rec.rows, groups=rec.group_rows, final_history=history,
+                     trajectory=traj, users=traj.users_table(labels))
 
 
 def git_commit() -> str | None:
@@ -106,12 +142,46 @@ def write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
     os.replace(tmp, path)
 
 
+RESULT_FORMAT = 1
+"""version of the results-folder layout; a folder of another format is refused"""
+
+
+class IncompatibleRunError(ValueError):
+    """A results folder holds a different run (config, policies, seeds or format)."""
+
+
+def _check_existing(out: Path, new: dict[str, Any]) -> None:
+    path = out / "manifest.json"
+    if not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise IncompatibleRunError(f"{path} is unreadable ({err}); use another --out") from err
+    if old.get("result_format") != RESULT_FORMAT:
+        raise IncompatibleRunError(
+            f"{out} was written by recsim_llm {old.get('recsim_llm_version', '?')} in results "
+            f"format {old.get('result_format')!r}; this version writes format {RESULT_FORMAT}. "
+            f"Use another --out")
+    for key in ("config", "policies", "seeds", "log_level", "data_path"):
+        if old.get(key) != new.get(key):
+            raise IncompatibleRunError(
+                f"{out} holds another run: its {key!r} differs ({old.get(key)!r} there, "
+                f"{new.get(key)!r} now). Use another --out, or delete the folder to start over")
+
+
 def simulate(cfg: ScenarioConfig, policies: Sequence[str], seeds: Sequence[int],
              out: str | Path | None = None, *, data_path: str | Path | None = None,
-             encoder: TextEncoder | None = None, progress: DayCallback | None = None
-             ) -> ExperimentResult:
-    """Run every policy on every seed; write ``daily.csv``, ``groups.csv`` and
-    ``manifest.json`` to ``out`` (when given) and return them.
+             encoder: TextEncoder | None = None, progress: DayCallback | None = None,
+             log_level: str = "daily", checkpoint_every: int = 10) -> ExperimentResult:
+    """Run every policy on every seed (paired: one world per seed, shared by the policies).
+
+    With ``out`` the run is resumable: each (policy, seed) checkpoints every
+    ``checkpoint_every`` days under ``out/checkpoints`` and stores its finished rows under
+    ``out/parts``; running the same call again skips finished units and resumes the others
+    from their checkpoints, ending with the same results as an uninterrupted run. Finally
+    ``daily.csv``, ``groups.csv``, ``users.csv`` and ``manifest.json`` are written atomically,
+    and trajectories under ``out/trajectories`` (see ``log_level``).
     """
     if not policies:
         raise ValueError("give at least one policy")
@@ -119,24 +189,60 @@ def simulate(cfg: ScenarioConfig, policies: Sequence[str], seeds: Sequence[int],
         make_policy(p)  # fail fast on unknown names, before any encoding
     if len(set(policies)) != len(policies):
         raise ValueError(f"duplicate policies in {list(policies)}")
-    encoder = encoder or make_encoder(cfg.encoder)
-    daily: list[dict[str, Any]] = []
-    groups: list[dict[str, Any]] = []
-    identity = encoder.identity
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise ValueError(f"seeds must be distinct and non-empty, got {list(seeds)}")
+    check_log_level(log_level)
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+    out_dir = None if out is None else Path(out)
+    info = manifest(cfg, policies, seeds, "", data_path)
+    info.update(log_level=log_level, result_format=RESULT_FORMAT)
+    if out_dir is not None:
+        _check_existing(out_dir, info)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for sub in ("parts", "checkpoints", "trajectories"):
+            (out_dir / sub).mkdir(exist_ok=True)
+        write_atomic(out_dir / "manifest.json",
+                     lambda p: p.write_text(json.dumps({**info, "complete": False}, indent=2)))
+    daily, groups, users = [], [], []
+    identity = None
     for seed in seeds:
-        world = build_world(cfg, seed, encoder=encoder, data_path=data_path)
-        identity = world.encoder_identity
+        world: World | None = None
         for spec in policies:
-            res = run_policy(world, spec, seed, progress)
-            daily += res.daily
-            groups += res.groups
-    result = ExperimentResult(pd.DataFrame(daily), pd.DataFrame(groups),
-                              manifest(cfg, policies, seeds, identity, data_path))
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / "daily.csv", lambda p: result.daily.to_csv(p, index=False))
-        write_atomic(out / "groups.csv", lambda p: result.groups.to_csv(p, index=False))
-        write_atomic(out / "manifest.json",
-                     lambda p: p.write_text(json.dumps(result.manifest, indent=2)))
+            unit = unit_name(spec, seed)
+            part = None if out_dir is None else out_dir / "parts" / f"{unit}.pkl"
+            if part is not None and part.exists():
+                d, g, u = pd.read_pickle(part)
+                if progress is not None:
+                    for day in range(cfg.horizon_days):
+                        progress(spec, seed, day)
+            else:
+                if world is None:
+                    encoder = encoder or make_encoder(cfg.encoder)
+                    world = build_world(cfg, seed, encoder=encoder, data_path=data_path)
+                    identity = world.encoder_identity
+                ckpt = None if out_dir is None else out_dir / "checkpoints" / f"{unit}.ckpt"
+                res = run_policy(world, spec, seed, progress, log_level=log_level,
+                                 checkpoint=ckpt, checkpoint_every=checkpoint_every)
+                d, g, u = pd.DataFrame(res.daily), pd.DataFrame(res.groups), res.users
+                if out_dir is not None and part is not None:
+                    assert res.trajectory is not None
+                    save_trajectory(out_dir / "trajectories" / f"{unit}.npz", res.trajectory,
+                                    {"policy": spec, "seed": seed, "scenario": cfg.name})
+                    write_atomic(part, lambda p, v=(d, g, u): pd.to_pickle(v, p))
+                    if ckpt is not None and ckpt.exists():
+                        ckpt.unlink()
+            daily.append(d)
+            groups.append(g)
+            users.append(u)
+    info["encoder_identity"] = identity
+    result = ExperimentResult(pd.concat(daily, ignore_index=True),
+                              pd.concat(groups, ignore_index=True), info,
+                              users=pd.concat(users, ignore_index=True))
+    if out_dir is not None:
+        write_atomic(out_dir / "daily.csv", lambda p: result.daily.to_csv(p, index=False))
+        write_atomic(out_dir / "groups.csv", lambda p: result.groups.to_csv(p, index=False))
+        write_atomic(out_dir / "users.csv", lambda p: result.users.to_csv(p, index=False))
+        write_atomic(out_dir / "manifest.json",
+                     lambda p: p.write_text(json.dumps({**info, "complete": True}, indent=2)))
     return result
