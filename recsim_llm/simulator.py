@@ -142,6 +142,7 @@ class Simulator:
         while not sim.done:
             feedback = sim.step(policy_slates_for(sim))
 
+    ``before_request(sim, users, slates)`` hooks run after validation, before the state changes;
     ``on_request(feedback)`` callbacks run after each request, before the simulator moves on to
     a new session or day; ``on_day_end(sim, day)`` callbacks run after each day's satisfaction update, before the
     overnight changes, so they see the day as it ended.
@@ -157,6 +158,7 @@ class Simulator:
         self._item_arrival = world.catalog.arrival_day
         self._user_arrival = world.user_arrival()
         self._quality = world.catalog.quality.astype(np.float32)
+        self.before_request: list[Callable[[Simulator, IntArray, IntArray], None]] = []
         self.on_request: list[Callable[[Feedback], None]] = []
         self.on_day_end: list[Callable[[Simulator, int], None]] = []
         self.state: dyn.PopulationState
@@ -230,6 +232,8 @@ class Simulator:
         eps_all = self._rng_sat.standard_normal(n)
 
         S = slates[idx]                                    # [m, k]
+        for hook in self.before_request:  # e.g. accuracy against the pre-request ground truth
+            hook(self, idx, S)
         G = self.world.item_emb[S]                         # [m, k, d]
         p, q, f = st.interest[idx], st.dislike[idx], st.fatigue[idx]
         a = dyn.affinity(np.einsum("mkd,md->mk", G, p), np.einsum("mkd,md->mk", G, q),

@@ -23,6 +23,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from recsim_llm.analysis import stats as S
 
@@ -173,6 +174,7 @@ def _draw_curves(ax: Axes, curve: pd.DataFrame, policies: Sequence[str],
             ax.fill_between(x, lo, hi, where=ok, color=colors[p], alpha=_BAND_ALPHA, lw=0,
                             interpolate=False)
     ax.set_xlabel("Day")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # days are whole numbers
     ax.grid(alpha=0.3, lw=0.5)
     ax.margins(x=0.01)
     return banded

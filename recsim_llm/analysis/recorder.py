@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from recsim_llm.analysis import metrics as M
+from recsim_llm.analysis.accuracy import AccuracyProbe
 from recsim_llm.simulator import Feedback, Simulator, World
 
 DAILY_COLUMNS = (
@@ -49,6 +50,7 @@ class DailyRecorder:
         self._pair_a = sample
         self._pair_b = sample[M.nearest_neighbours(world.interest0[sample])] if n > 1 else sample
         self.rows: list[dict[str, Any]] = []
+        self._accuracy = AccuracyProbe(world, self._pair_a)
         self.group_rows: list[dict[str, Any]] = []
         self._reset_day()
 
@@ -61,6 +63,7 @@ class DailyRecorder:
         self._expo[len(self.rows) % self.window] = 0
 
     def attach(self, sim: Simulator) -> DailyRecorder:
+        self._accuracy.attach(sim)
         sim.on_request.append(self.on_request)
         sim.on_day_end.append(self.on_day_end)
         return self
@@ -127,9 +130,19 @@ class DailyRecorder:
             "available_items": a,
         }
         total_imp = max(int(imp.sum()), 1)
+        merit = cat.quality[:a]
+        total_merit = max(float(merit.sum()), 1e-12)
         for g, gname in enumerate(cat.provider_group_names):
-            row[f"exposure_share:{gname}"] = float(
-                imp[cat.provider_group[:a] == g].sum() / total_imp)
+            in_g = cat.provider_group[:a] == g
+            expo_share = float(imp[in_g].sum() / total_imp)
+            merit_share = float(merit[in_g].sum() / total_merit)
+            row[f"exposure_share:{gname}"] = expo_share
+            row[f"merit_share:{gname}"] = merit_share
+            row[f"disparity:{gname}"] = (expo_share / merit_share if merit_share > 0
+                                         else float("nan"))
+        row["provider_exposure_gini"] = M.gini(
+            np.bincount(cat.provider[:a], weights=imp, minlength=int(cat.provider.max()) + 1))
+        row.update(self._accuracy.day_means())
         self.rows.append(row)
         for key, labels in self.world.personas.groups.items():
             for gval in np.unique(labels):
