@@ -5,7 +5,7 @@ Importing the package registers the environment ids (see :mod:`recsim_llm.envs.r
 
 __version__ = "0.1.0"
 
-from recsim_llm.envs.registration import ENV_SPECS, register_envs  # noqa: E402
+from recsim_llm.envs.registration import ENV_SPECS, register_envs
 
 register_envs()
 

@@ -10,7 +10,6 @@ damaged state.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import pickle
@@ -20,7 +19,6 @@ from typing import Any
 import numpy as np
 
 MAGIC = b"RSLCKPT1"
-_SKIP = {"world", "labels", "k", "_topic_w", "_pair_a", "_pair_b", "level"}
 
 
 class CheckpointError(RuntimeError):
@@ -36,23 +34,10 @@ def world_fingerprint(world: Any) -> str:
     return h.hexdigest()
 
 
-def _object_state(obj: Any) -> dict[str, Any]:
-    return {k: copy.deepcopy(v) for k, v in vars(obj).items() if k not in _SKIP}
-
-
-def _set_object_state(obj: Any, state: dict[str, Any]) -> None:
-    for k, v in state.items():
-        setattr(obj, k, copy.deepcopy(v))
-
-
-def save_checkpoint(path: Path, parts: dict[str, Any], fingerprint: str) -> None:
-    """Write the state of ``parts`` (sim, history, recorder, trajectory, policy) atomically."""
-    sim = parts["sim"]
-    payload = pickle.dumps({
-        "fingerprint": fingerprint, "day": sim.day, "sim": sim.get_state(),
-        "history": parts["history"].state(), "recorder": _object_state(parts["recorder"]),
-        "trajectory": parts["trajectory"].state(), "policy": parts["policy"]._state(),
-        "policy_name": parts["policy"].name}, protocol=pickle.HIGHEST_PROTOCOL)
+def save_checkpoint(path: Path, state: dict[str, Any], fingerprint: str) -> None:
+    """Write ``state`` (plain data: arrays, lists, numbers) atomically with its checksum."""
+    payload = pickle.dumps({"fingerprint": fingerprint, **state},
+                           protocol=pickle.HIGHEST_PROTOCOL)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as fh:
@@ -81,18 +66,10 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} cannot be decoded ({err}); {hint}") from err
 
 
-def load_checkpoint(path: Path, parts: dict[str, Any], fingerprint: str) -> int:
-    """Restore ``parts`` from ``path``; returns the day the run resumes at."""
+def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:
+    """Read, verify and return the state saved in ``path`` for the world ``fingerprint``."""
     data = read_checkpoint(path)
     if data.get("fingerprint") != fingerprint:
         raise CheckpointError(f"checkpoint {path} was written for a different world (config, "
                               f"data or encoder changed); delete it to restart this run")
-    if data.get("policy_name") != parts["policy"].name:
-        raise CheckpointError(f"checkpoint {path} belongs to policy {data.get('policy_name')!r},"
-                              f" not {parts['policy'].name!r}")
-    parts["sim"].set_state(data["sim"])
-    parts["history"].set_state(data["history"])
-    _set_object_state(parts["recorder"], data["recorder"])
-    parts["trajectory"].set_state(data["trajectory"])
-    parts["policy"]._set_state(data["policy"])
-    return int(data["day"])
+    return data

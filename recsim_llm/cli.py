@@ -49,7 +49,7 @@ def simulate(
     "synthetic",
     policy: Annotated[list[str] | None, typer.Option(
         help="policy (repeat for several; paired on the same seeds): random, popular, greedy, "
-             "mmr, mmr:ALPHA, oracle")] = None,
+             "mmr, mmr:ALPHA, mf, oracle")] = None,
     users: Annotated[int | None, typer.Option(help="users on day 0")] = None,
     days: Annotated[int | None, typer.Option(help="simulated days (horizon)")] = None,
     seeds: Annotated[int, typer.Option(help="number of seeds (0..K-1, from --seed-start)")] = 1,
@@ -70,6 +70,11 @@ def simulate(
     checkpoint_every: Annotated[int, typer.Option(
         help="write a checkpoint every N simulated days (rerun the same command to resume)")] =
     10,
+    train_days: Annotated[int, typer.Option(
+        help="length of a training phase (rows labelled phase=train, later days eval)")] = 0,
+    freeze: Annotated[bool, typer.Option(
+        "--freeze", help="after --train-days the policies stop learning (frozen replay); "
+                         "default: continual learning")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
     """Run policies x seeds over a scenario's horizon (paired seeds); write daily.csv,
@@ -123,8 +128,14 @@ def simulate(
     seed_list = list(range(first, first + n_seeds))
     total = len(policies) * len(seed_list) * cfg.horizon_days
 
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]} days/s"), TimeElapsedColumn(),
                         TimeRemainingColumn(), disable=quiet, transient=False)
@@ -141,7 +152,8 @@ def simulate(
         try:
             result = run_simulate(cfg, policies, seed_list, out=out, data_path=data_path,
                                   progress=on_day, log_level=log_level,
-                                  checkpoint_every=checkpoint_every)
+                                  checkpoint_every=checkpoint_every,
+                                  train_days=train_days, freeze=freeze)
         except (FileNotFoundError, ValueError, CheckpointError) as err:
             _fail(str(err))
     if not quiet:

@@ -23,7 +23,12 @@ from recsim_llm.agents.base import BasePolicy, Observation, PolicyContext
 from recsim_llm.agents.baselines import make_policy
 from recsim_llm.analysis.recorder import DailyRecorder
 from recsim_llm.analysis.trajectory import TrajectoryLogger, check_log_level, save_trajectory
-from recsim_llm.checkpoint import load_checkpoint, save_checkpoint, world_fingerprint
+from recsim_llm.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+    world_fingerprint,
+)
 from recsim_llm.config import ScenarioConfig
 from recsim_llm.history import PlatformHistory
 from recsim_llm.rng import RngStreams
@@ -74,7 +79,8 @@ def unit_name(policy_spec: str, seed: int) -> str:
 
 def run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
                progress: DayCallback | None = None, *, log_level: str = "daily",
-               checkpoint: Path | None = None, checkpoint_every: int = 10) -> RunResult:
+               checkpoint: Path | None = None, checkpoint_every: int = 10,
+               train_days: int = 0, freeze: bool = False) -> RunResult:
     """Run one policy on ``world`` for the whole horizon and record the daily metrics.
 
     Args:
@@ -84,6 +90,11 @@ def run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
         log_level: trajectory detail, see :mod:`recsim_llm.analysis.trajectory`.
         checkpoint: file to resume from (if it exists) and to write every
             ``checkpoint_every`` days; None = no checkpoints.
+        train_days: length of the training phase (rows get ``phase = "train"``; later days
+            ``"eval"``); 0 = no phases.
+        freeze: after the training phase the policy stops learning: ``observe`` is no longer
+            called and it sees the platform history as it was at the end of training
+            (a frozen model replayed over the horizon). False = continual learning.
     """
     policy = make_policy(policy_spec) if isinstance(policy_spec, str) else policy_spec
     label = policy_spec if isinstance(policy_spec, str) else policy.name
@@ -91,27 +102,52 @@ def run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
     history = PlatformHistory(world.n_users, world.item_emb)
     sim.on_request.append(history.update)
     labels = {"scenario": world.cfg.name, "policy": label, "seed": seed}
-    rec = DailyRecorder(world, labels).attach(sim)
+    if freeze and train_days < 1:
+        raise ValueError("freeze needs a training phase: train_days >= 1")
+    rec = DailyRecorder(world, labels, train_days=train_days).attach(sim)
     traj = TrajectoryLogger(world, log_level).attach(sim)
     if progress is not None:
         sim.on_day_end.append(lambda s, d: progress(label, seed, d))
     # The policy's stream depends on its name, so adding a policy disturbs no other stream.
     policy.reset(policy_context(world), RngStreams(seed).fresh(f"policy/{label}"))
     sim.reset()
-    parts = {"sim": sim, "history": history, "recorder": rec, "trajectory": traj,
-             "policy": policy}
+    frozen: PlatformHistory | None = None
+    fingerprint = world_fingerprint(world) if checkpoint is not None else ""
+
+    def snapshot() -> dict[str, Any]:
+        return {"day": sim.day, "policy_name": label, "sim": sim.get_state(),
+                "history": history.state(), "recorder": rec.state(),
+                "trajectory": traj.state(), "policy": policy._state(),
+                "frozen": None if frozen is None else frozen.state()}
+
     if checkpoint is not None and checkpoint.exists():
-        day = load_checkpoint(checkpoint, parts, world_fingerprint(world))
+        snap = load_checkpoint(checkpoint, fingerprint)
+        if snap["policy_name"] != label:
+            raise CheckpointError(f"checkpoint {checkpoint} belongs to policy "
+                                  f"{snap['policy_name']!r}, not {label!r}")
+        sim.set_state(snap["sim"])
+        history.set_state(snap["history"])
+        rec.set_state(snap["recorder"])
+        traj.set_state(snap["trajectory"])
+        policy._set_state(snap["policy"])
+        if snap["frozen"] is not None:
+            frozen = PlatformHistory(world.n_users, world.item_emb)
+            frozen.set_state(snap["frozen"])
         if progress is not None:
-            for d in range(day):
+            for d in range(sim.day):
                 progress(label, seed, d)
     while not sim.done:
         day = sim.day
-        fb = sim.step(policy.act(observation(sim, history, policy)))
-        policy.observe(fb)
+        learning = not freeze or day < train_days
+        if not learning and frozen is None:
+            frozen = PlatformHistory(world.n_users, world.item_emb)
+            frozen.set_state(history.state())
+        fb = sim.step(policy.act(observation(sim, history if learning else frozen, policy)))
+        if learning:
+            policy.observe(fb)
         if (checkpoint is not None and sim.day != day and not sim.done
                 and sim.day % checkpoint_every == 0):
-            save_checkpoint(checkpoint, parts, world_fingerprint(world))
+            save_checkpoint(checkpoint, snapshot(), fingerprint)
     traj.finish(sim)
     return RunResult(daily=rec.rows, groups=rec.group_rows, final_history=history,
                      trajectory=traj, users=traj.users_table(labels))
@@ -163,7 +199,7 @@ def _check_existing(out: Path, new: dict[str, Any]) -> None:
             f"{out} was written by recsim_llm {old.get('recsim_llm_version', '?')} in results "
             f"format {old.get('result_format')!r}; this version writes format {RESULT_FORMAT}. "
             f"Use another --out")
-    for key in ("config", "policies", "seeds", "log_level", "data_path"):
+    for key in ("config", "policies", "seeds", "log_level", "data_path", "train_days", "freeze"):
         if old.get(key) != new.get(key):
             raise IncompatibleRunError(
                 f"{out} holds another run: its {key!r} differs ({old.get(key)!r} there, "
@@ -173,13 +209,16 @@ def _check_existing(out: Path, new: dict[str, Any]) -> None:
 def simulate(cfg: ScenarioConfig, policies: Sequence[str], seeds: Sequence[int],
              out: str | Path | None = None, *, data_path: str | Path | None = None,
              encoder: TextEncoder | None = None, progress: DayCallback | None = None,
-             log_level: str = "daily", checkpoint_every: int = 10) -> ExperimentResult:
+             log_level: str = "daily", checkpoint_every: int = 10, train_days: int = 0,
+             freeze: bool = False) -> ExperimentResult:
     """Run every policy on every seed (paired: one world per seed, shared by the policies).
 
     With ``out`` the run is resumable: each (policy, seed) checkpoints every
     ``checkpoint_every`` days under ``out/checkpoints`` and stores its finished rows under
     ``out/parts``; running the same call again skips finished units and resumes the others
-    from their checkpoints, ending with the same results as an uninterrupted run. Finally
+    from their checkpoints, ending with the same results as an uninterrupted run.
+    ``train_days``/``freeze``: see :func:`run_policy` (train then frozen replay, or continual
+    learning). Finally
     ``daily.csv``, ``groups.csv``, ``users.csv`` and ``manifest.json`` are written atomically,
     and trajectories under ``out/trajectories`` (see ``log_level``).
     """
@@ -196,7 +235,10 @@ def simulate(cfg: ScenarioConfig, policies: Sequence[str], seeds: Sequence[int],
         raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
     out_dir = None if out is None else Path(out)
     info = manifest(cfg, policies, seeds, "", data_path)
-    info.update(log_level=log_level, result_format=RESULT_FORMAT)
+    if freeze and train_days < 1:
+        raise ValueError("freeze needs a training phase: train_days >= 1")
+    info.update(log_level=log_level, result_format=RESULT_FORMAT, train_days=train_days,
+                freeze=freeze)
     if out_dir is not None:
         _check_existing(out_dir, info)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -223,7 +265,8 @@ def simulate(cfg: ScenarioConfig, policies: Sequence[str], seeds: Sequence[int],
                     identity = world.encoder_identity
                 ckpt = None if out_dir is None else out_dir / "checkpoints" / f"{unit}.ckpt"
                 res = run_policy(world, spec, seed, progress, log_level=log_level,
-                                 checkpoint=ckpt, checkpoint_every=checkpoint_every)
+                                 checkpoint=ckpt, checkpoint_every=checkpoint_every,
+                                 train_days=train_days, freeze=freeze)
                 d, g, u = pd.DataFrame(res.daily), pd.DataFrame(res.groups), res.users
                 if out_dir is not None and part is not None:
                     assert res.trajectory is not None

@@ -139,9 +139,15 @@ class OraclePolicy(BasePolicy):
         return topk_excluding(v, self.ctx.slate_size, obs.history.recent[u])
 
 
+def _mf(**kw: Any) -> BasePolicy:
+    from recsim_llm.agents.collaborative import OnlineMFPolicy
+
+    return OnlineMFPolicy(**kw)
+
+
 POLICIES: dict[str, Callable[..., BasePolicy]] = {
     "random": RandomPolicy, "popular": PopularPolicy, "greedy": GreedyPolicy,
-    "mmr": MMRPolicy, "oracle": OraclePolicy,
+    "mmr": MMRPolicy, "oracle": OraclePolicy, "mf": _mf,
 }
 
 
@@ -150,8 +156,8 @@ def policy_names() -> list[str]:
 
 
 def make_policy(spec: str) -> BasePolicy:
-    """Build a policy from a CLI name: ``random``, ``popular``, ``greedy``, ``oracle``, ``mmr``
-    or ``mmr:ALPHA`` (e.g. ``mmr:0.3``)."""
+    """Build a policy from a CLI name: ``random``, ``popular``, ``greedy``, ``oracle``, ``mf``
+    (online matrix factorisation), ``mmr`` or ``mmr:ALPHA`` (e.g. ``mmr:0.3``)."""
     name, _, arg = spec.partition(":")
     if name not in POLICIES:
         raise ValueError(f"unknown policy {spec!r}; valid policies: {policy_names()} "

@@ -7,6 +7,7 @@ to the simulation itself. Column definitions: ``docs/metrics.md``.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -31,13 +32,15 @@ class DailyRecorder:
         labels: constant columns, e.g. {"scenario": ..., "policy": ..., "seed": ...}.
         window: days of recommendations in the per-user exposure topic-entropy window.
         recent: clicks per user remembered for consumed-topic entropy and consumption overlap.
+        train_days: days labelled ``phase = "train"`` (the rest ``"eval"``).
         pair_sample: users (at most) among which each is paired with its most similar user by
             persona interest, for the Jaccard homogenization (Chaney et al. 2018).
     """
 
     def __init__(self, world: World, labels: dict[str, Any], window: int = 7, recent: int = 10,
-                 pair_sample: int = 2000) -> None:
+                 pair_sample: int = 2000, train_days: int = 0) -> None:
         self.world, self.labels, self.window = world, labels, int(window)
+        self.train_days = int(train_days)
         n, cat = world.n_users, world.catalog
         self.k = world.cfg.slate_size
         self._topic_w = cat.topic_onehot()                          # [m, T]
@@ -61,6 +64,22 @@ class DailyRecorder:
         self._clicks = 0
         self._ild_sum = 0.0
         self._expo[len(self.rows) % self.window] = 0
+
+    _STATE = ("rows", "group_rows", "_recent", "_ptr", "_expo", "_impressions", "_requests",
+              "_clicks", "_ild_sum")
+
+    def state(self) -> dict[str, Any]:
+        """Everything that changes during a run (for checkpoints)."""
+        acc = self._accuracy
+        return {**{k: copy.deepcopy(getattr(self, k)) for k in self._STATE},
+                "accuracy": (acc._seen_day.copy(), dict(acc._sums), dict(acc._counts))}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        for k in self._STATE:
+            setattr(self, k, copy.deepcopy(state[k]))
+        seen, sums, counts = state["accuracy"]
+        self._accuracy._seen_day = seen.copy()
+        self._accuracy._sums, self._accuracy._counts = dict(sums), dict(counts)
 
     def attach(self, sim: Simulator) -> DailyRecorder:
         self._accuracy.attach(sim)
@@ -103,6 +122,7 @@ class DailyRecorder:
         row: dict[str, Any] = {
             **self.labels,
             "day": day + 1,  # day 1 is the first simulated day
+            "phase": "train" if day < self.train_days else "eval",
             "active_users": n_active,
             "retention": float(alive.sum() / max(n_joined, 1)),
             "ctr": self._clicks / self._requests if self._requests else float("nan"),

@@ -441,6 +441,8 @@ def paired_difference(daily: pd.DataFrame, metric: str, policy_a: str, policy_b:
     require_columns(daily, ["policy", "seed", "day"])
     col = resolve_metric(daily, metric)
     policy_order(daily, [policy_a, policy_b])
+    if policy_a == policy_b:
+        raise ValueError(f"cannot compare policy {policy_a!r} with itself")
     vals = seed_values(daily[daily["policy"].isin([policy_a, policy_b])], col, day)
     wide = vals.pivot(index="seed", columns="policy", values="value")
     wide = wide.reindex(columns=[policy_a, policy_b]).dropna()
@@ -465,14 +467,23 @@ def _metrics_present(daily: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def headline_table(daily: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS,
+def _default_metrics(daily: pd.DataFrame, metrics: Sequence[str] | None) -> Sequence[str]:
+    # The defaults adapt to the table (a catalog or recorder may lack some columns); metrics
+    # named explicitly must exist.
+    if metrics is not None:
+        return metrics
+    return [m for m in HEADLINE_METRICS if m == MINORITY_EXPOSURE or m in daily.columns]
+
+
+def headline_table(daily: pd.DataFrame, metrics: Sequence[str] | None = None,
                    window: Any = DEFAULT_WINDOW, level: float = 0.95,
                    policies: Sequence[str] | None = None) -> pd.DataFrame:
     """Per policy and metric: the mean over seeds of the metric averaged over ``window``.
 
     Args:
         daily: rows per (policy, seed, day).
-        metrics: metric columns (the minority-exposure alias is skipped if not applicable).
+        metrics: metric columns (default: those of :data:`HEADLINE_METRICS` present; the
+            minority-exposure alias is skipped if not applicable).
         window: see :func:`parse_window`; default the final 10 days.
         level: confidence level.
         policies: row order (default: order of first appearance, i.e. the manifest's).
@@ -483,7 +494,7 @@ def headline_table(daily: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRIC
     require_columns(daily, ["policy", "seed", "day"])
     order = policy_order(daily, policies)
     rows = []
-    for col in _metrics_present(daily, metrics):
+    for col in _metrics_present(daily, _default_metrics(daily, metrics)):
         vals = seed_values(daily, col, window)
         s = _summarise(vals.groupby("policy")["value"], level)
         s.insert(1, "metric", col)
@@ -500,14 +511,14 @@ def headline_table(daily: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRIC
         rank if s.name == "policy" else mrank), kind="stable").reset_index(drop=True)
 
 
-def paired_table(daily: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS,
+def paired_table(daily: pd.DataFrame, metrics: Sequence[str] | None = None,
                  reference: str | None = None, window: Any = DEFAULT_WINDOW,
                  level: float = 0.95, policies: Sequence[str] | None = None) -> pd.DataFrame:
     """Paired difference (policy - reference) of every other policy, per metric.
 
     Args:
         daily: rows per (policy, seed, day).
-        metrics: metric columns.
+        metrics: metric columns (default as in :func:`headline_table`).
         reference: the baseline policy (default: the first of ``policies`` / of the table).
         window: see :func:`parse_window`.
         level: confidence level.
@@ -521,7 +532,7 @@ def paired_table(daily: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS,
     ref = order[0] if reference is None else reference
     policy_order(daily, [ref])
     rows = []
-    for col in _metrics_present(daily, metrics):
+    for col in _metrics_present(daily, _default_metrics(daily, metrics)):
         for p in order:
             if p == ref:
                 continue

@@ -13,7 +13,7 @@ from recsim_llm.envs.observation import observation_space, observe
 from recsim_llm.envs.spaces import SlateSpace
 from recsim_llm.history import PlatformHistory
 from recsim_llm.scenarios import build_world
-from recsim_llm.simulator import SlateError, Simulator, World
+from recsim_llm.simulator import Simulator, SlateError, World
 from recsim_llm.text import TextEncoder
 
 REWARDS = ("click", "satisfaction")
