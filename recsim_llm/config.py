@@ -282,7 +282,10 @@ def _from_dict(cls: type, data: dict[str, Any], prefix: str) -> Any:
 
 
 def override(cfg: ScenarioConfig, **dotted: Any) -> ScenarioConfig:
-    """Return ``cfg`` with dotted keys replaced, e.g. ``override(cfg, **{"choice.temperature": 5})``."""
+    """Return ``cfg`` with dotted keys replaced.
+
+    Example: ``override(cfg, **{"choice.temperature": 5, "horizon_days": 30})``.
+    """
     data = cfg.to_dict()
     for key, value in dotted.items():
         parts = key.split(".")

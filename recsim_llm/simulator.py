@@ -142,10 +142,10 @@ class Simulator:
         while not sim.done:
             feedback = sim.step(policy_slates_for(sim))
 
-    ``before_request(sim, users, slates)`` hooks run after validation, before the state changes;
-    ``on_request(feedback)`` callbacks run after each request, before the simulator moves on to
-    a new session or day; ``on_day_end(sim, day)`` callbacks run after each day's satisfaction update, before the
-    overnight changes, so they see the day as it ended.
+    ``before_request(sim, users, slates)`` hooks run after validation, before the state
+    changes; ``on_request(feedback)`` callbacks run after each request, before the simulator
+    moves on to a new session or day; ``on_day_end(sim, day)`` callbacks run after each day's
+    satisfaction update, before the overnight changes, so they see the day as it ended.
     """
 
     def __init__(self, world: World, seed: int) -> None:

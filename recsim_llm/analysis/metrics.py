@@ -51,7 +51,10 @@ def entropy_bits(counts: FloatArray, axis: int = -1) -> FloatArray:
 
 
 def mean_pairwise_cosine(vectors: FloatArray) -> float:
-    """Mean cosine over distinct pairs of unit vectors, ``(|sum v|^2 - n) / (n (n - 1))``. O(n d)."""
+    """Mean cosine over distinct pairs of unit vectors: ``(|sum v|^2 - n) / (n (n - 1))``.
+
+    O(n d): no pairwise matrix is formed.
+    """
     v = np.asarray(vectors, dtype=np.float64)
     n = len(v)
     if n < 2:

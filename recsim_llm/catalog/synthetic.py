@@ -168,7 +168,7 @@ def zipf_weights(n: int, exponent: float) -> np.ndarray:
 
 
 def _item_text(topic: Topic, second: Topic | None, rng: np.random.Generator) -> tuple[str, str]:
-    title = f"{rng.choice(topic.title_words)} {rng.choice(topic.title_words + ('of', 'and'))} " \
+    title = f"{rng.choice(topic.title_words)} {rng.choice((*topic.title_words, 'of', 'and'))} " \
             f"{rng.choice(topic.title_words)}"
     title = " ".join(dict.fromkeys(title.split()))  # no repeated words
     subject = rng.choice(topic.subjects)

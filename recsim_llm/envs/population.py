@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -52,7 +52,8 @@ class PopulationEnv(VectorEnv):
     * v0: initial release.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.DISABLED, "render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.DISABLED,
+                                          "render_modes": []}
 
     def __init__(self, num_envs: int | None = None, scenario: str | None = None,
                  config: ScenarioConfig | dict | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -92,7 +92,7 @@ class SingleUserEnv(gym.Env):
     * v0: initial release.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
 
     def __init__(self, scenario: str | None = None, config: ScenarioConfig | dict | None = None,
                  encoder: TextEncoder | str | None = None, data_path: str | Path | None = None,
