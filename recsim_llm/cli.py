@@ -198,6 +198,50 @@ def _summary(daily: Any, out: Path, seconds: float) -> None:
 
 
 @app.command()
+def plot(
+    run_dir: Annotated[Path, typer.Argument(help="results folder written by `simulate`")],
+    out: Annotated[Path | None, typer.Option(help="figures folder (default RUN_DIR/figures)")] =
+    None,
+    fmt: Annotated[list[str] | None, typer.Option("--format", help="png, pdf, svg (repeat)")] =
+    None,
+    level: Annotated[float, typer.Option(help="confidence level of the bands")] = 0.95,
+    dpi: Annotated[int, typer.Option(help="resolution of raster figures")] = 150,
+    individual: Annotated[bool, typer.Option(help="also one figure per metric")] = True,
+) -> None:
+    """Long-horizon curves (one line per policy, CI band over seeds) as PNG and PDF."""
+    from recsim_llm.analysis.plots import plot_run
+
+    try:
+        paths = plot_run(run_dir, out, formats=tuple(fmt or ("png", "pdf")), level=level,
+                         dpi=dpi, individual=individual)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    for p in paths:
+        typer.echo(str(p))
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="results folder written by `simulate`")],
+    out: Annotated[Path | None, typer.Option(help="HTML file (default RUN_DIR/report.html)")] =
+    None,
+    reference: Annotated[str | None, typer.Option(
+        help="policy the paired differences are taken against (default: the first)")] = None,
+    window: Annotated[str, typer.Option(help="headline window, e.g. 'last 10 days'")] =
+    "last 10 days",
+    level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
+) -> None:
+    """One self-contained HTML page: figures, headline numbers with CIs, configuration."""
+    from recsim_llm.analysis.report import write_report
+
+    try:
+        path = write_report(run_dir, out, level=level, window=window, reference=reference)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(str(path))
+
+
+@app.command()
 def envs() -> None:
     """List the registered environment ids and scenarios."""
     from recsim_llm.envs.registration import ENV_SPECS

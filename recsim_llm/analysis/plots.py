@@ -51,12 +51,14 @@ class RunData:
         daily: ``daily.csv`` (``attrs["source"]`` names the file, for error messages).
         groups: ``groups.csv``, or None when absent or empty.
         manifest: ``manifest.json``, or an empty dict when absent.
+        users: ``users.csv`` (per-user churn durations), or None when absent or empty.
     """
 
     path: Path
     daily: pd.DataFrame
     groups: pd.DataFrame | None
     manifest: dict[str, Any]
+    users: pd.DataFrame | None = None
 
     @property
     def policies(self) -> list[str]:
@@ -75,13 +77,13 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def read_run(run_dir: str | Path, strict: bool = True) -> RunData:
-    """Read ``daily.csv``, ``groups.csv`` and ``manifest.json`` of a run folder.
+    """Read ``daily.csv``, ``groups.csv``, ``users.csv`` and ``manifest.json`` of a run folder.
 
     Args:
         run_dir: a folder written by :func:`recsim_llm.runner.simulate`.
-        strict: raise if the (policy x seed x day) grid has holes or misses a policy or seed
-            of the manifest (a partial run would bias the final-window averages); otherwise
-            warn.
+        strict: raise if the manifest marks the run incomplete, or the (policy x seed x day)
+            grid has holes or misses a policy or seed of the manifest (a partial run would bias
+            the final-window averages); otherwise warn.
     Raises:
         ValueError: the folder or ``daily.csv`` is missing, has no rows, lacks an identifier
             column, the manifest is not JSON, or (strict) the data are partial -- saying which.
@@ -110,8 +112,18 @@ def read_run(run_dir: str | Path, strict: bool = True) -> RunData:
     else:
         warnings.warn(f"manifest.json not found in {path}: no configuration to report",
                       stacklevel=2)
+    if manifest.get("complete") is False:
+        # simulate() writes complete=false first and true only once every table is written.
+        msg = (f"manifest.json in {path} says the run is not complete (interrupted or still "
+               "running): rerun the same simulate command to finish it")
+        if strict:
+            raise ValueError(msg)
+        warnings.warn(msg, stacklevel=2)
 
-    issues = S.completeness_issues(daily, manifest.get("policies"), manifest.get("seeds"))
+    cfg = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    horizon = cfg.get("horizon_days") if isinstance(cfg.get("horizon_days"), int) else None
+    issues = S.completeness_issues(daily, manifest.get("policies"), manifest.get("seeds"),
+                                   horizon)
     if issues:
         msg = f"partial data in {path}: " + "; ".join(issues)
         if strict:
@@ -133,7 +145,16 @@ def read_run(run_dir: str | Path, strict: bool = True) -> RunData:
             S.require_columns(groups, ["policy", "seed", "day", "group_key", "group", "users"])
             groups["policy"] = groups["policy"].astype(str)
             groups["group"] = groups["group"].astype(str)
-    return RunData(path=path, daily=daily, groups=groups, manifest=manifest)
+    users: pd.DataFrame | None = None
+    upath = path / "users.csv"
+    if upath.is_file():  # older runs have none: then there is simply no survival figure
+        users = _read_csv(upath)
+        if users.empty:
+            users = None
+        else:
+            S.require_columns(users, ["policy", "duration", "churned"])
+            users["policy"] = users["policy"].astype(str)
+    return RunData(path=path, daily=daily, groups=groups, manifest=manifest, users=users)
 
 
 # --------------------------------------------------------------------------- drawing
@@ -180,6 +201,18 @@ def _draw_curves(ax: Axes, curve: pd.DataFrame, policies: Sequence[str],
     return banded
 
 
+def _shade_training(ax: Axes, daily: pd.DataFrame) -> None:
+    """Grey out the training phase (``phase == "train"`` rows), if the run had one."""
+    if "phase" not in daily.columns:
+        return
+    train = daily.loc[daily["phase"] == "train", "day"]
+    if len(train):
+        ax.axvspan(float(train.min()) - 0.5, float(train.max()) + 0.5, color="0.9", lw=0,
+                   zorder=0, label="_training")
+        ax.text(0.01, 0.98, "training", transform=ax.get_xaxis_transform(), ha="left",
+                va="top", fontsize="x-small", color="0.45")
+
+
 def _warn_no_band(n_seeds: int, what: str) -> None:
     warnings.warn(f"only {n_seeds} seed{'s' if n_seeds != 1 else ''}: no confidence band "
                   f"({what})", S.NoConfidenceBandWarning, stacklevel=3)
@@ -212,6 +245,7 @@ def plot_metric(daily: pd.DataFrame, metric: str, ax: Axes | None = None, level:
     order = S.policy_order(daily, policies)
     curve = S.curve_with_ci(daily[daily["policy"].isin(order)], col, level=level)
     fig, ax = _new_axes(ax)
+    _shade_training(ax, daily)
     if not _draw_curves(ax, curve, order, policy_colors(order)):
         _warn_no_band(_n_seeds(daily), col)
     info = S.metric_info(col)
@@ -275,6 +309,7 @@ def plot_dashboard(daily: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS
             ax.set_axis_off()
             continue
         curve = S.curve_with_ci(sub, col, level=level)
+        _shade_training(ax, sub)
         banded |= _draw_curves(ax, curve, order, colors)
         info = S.metric_info(col)
         ax.set_title(info.label, fontsize="medium")
@@ -373,6 +408,48 @@ def plot_churn_hazard(daily: pd.DataFrame, ax: Axes | None = None, level: float 
     return fig
 
 
+def plot_survival(users: pd.DataFrame, ax: Axes | None = None, level: float = 0.95,
+                  policies: Sequence[str] | None = None) -> Figure:
+    """Kaplan-Meier curve of user survival (not churned) per policy, with a log-log band.
+
+    Users of all seeds are pooled per policy (see :func:`~recsim_llm.analysis.stats.
+    kaplan_meier_by`); x is days since the user arrived.
+
+    Args:
+        users: one row per user with ``policy``, ``duration`` and ``churned`` (``users.csv``).
+        ax: draw into these axes (else a new figure).
+        level: confidence level of the band.
+        policies: order and selection of policies.
+    Raises:
+        ValueError: empty table, missing column or unknown policy.
+    """
+    S.require_columns(users, ["policy", "duration", "churned"])
+    order = S.policy_order(users, policies)
+    colors = policy_colors(order)
+    km = S.kaplan_meier_by(users[users["policy"].isin(order)], level=level)
+    fig, ax = _new_axes(ax)
+    for p in order:
+        k = km[km["policy"] == p]
+        # S(0) = 1: start every curve at time 0 so the first drop is visible.
+        t = np.concatenate(([0.0], k["time"].to_numpy(np.float64)))
+        surv = np.concatenate(([1.0], k["survival"].to_numpy(np.float64)))
+        lo = np.concatenate(([1.0], k["lo"].to_numpy(np.float64)))
+        hi = np.concatenate(([1.0], k["hi"].to_numpy(np.float64)))
+        ax.step(t, surv, where="post", label=str(p), color=colors[p], lw=1.6)
+        ok = ~(np.isnan(lo) | np.isnan(hi))
+        ax.fill_between(t, lo, hi, where=ok, step="post", color=colors[p], alpha=_BAND_ALPHA,
+                        lw=0)
+    ax.set_xlabel("Days since arrival")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3, lw=0.5)
+    info = S.metric_info("survival")
+    ax.set_ylabel(_ylabel(info.label, info.unit))
+    ax.set_title(f"Kaplan-Meier survival ({level:.0%} log-log interval, seeds pooled)",
+                 fontsize="medium")
+    ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
 # --------------------------------------------------------------------------- whole runs
 
 
@@ -384,8 +461,9 @@ def run_figures(run: RunData, level: float = 0.95, individual: bool = True
                 ) -> dict[str, Figure]:
     """Every figure of a run, by file stem.
 
-    ``dashboard``, ``churn_hazard``, ``group_gaps_<key>`` (one per group key, when groups exist)
-    and, with ``individual``, ``metric_<name>`` for each dashboard metric.
+    ``dashboard``, ``churn_hazard``, ``survival`` (when ``users.csv`` exists),
+    ``group_gaps_<key>`` (one per group key, when groups exist) and, with ``individual``,
+    ``metric_<name>`` for each dashboard metric.
     """
     policies = run.policies
     figs: dict[str, Figure] = {}
@@ -397,6 +475,10 @@ def run_figures(run: RunData, level: float = 0.95, individual: bool = True
         figs["dashboard"] = plot_dashboard(run.daily, level=level, policies=policies)
         if {"retention", "joined_users"} <= set(run.daily.columns):
             figs["churn_hazard"] = plot_churn_hazard(run.daily, level=level, policies=policies)
+        if run.users is not None:
+            figs["survival"] = plot_survival(
+                run.users, level=level,
+                policies=[p for p in policies if p in set(run.users["policy"])])
         if run.groups is not None:
             gpol = [p for p in policies if p in set(run.groups["policy"])]
             for key in pd.unique(run.groups["group_key"]):
@@ -419,7 +501,7 @@ def run_figures(run: RunData, level: float = 0.95, individual: bool = True
 
 def plot_run(run_dir: str | Path, out_dir: str | Path | None = None,
              formats: Sequence[str] = ("png", "pdf"), level: float = 0.95,
-             dpi: int = 150) -> list[Path]:
+             dpi: int = 150, individual: bool = True) -> list[Path]:
     """Read a run folder and write every figure of :func:`run_figures` in every format.
 
     Args:
@@ -428,6 +510,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None,
         formats: file extensions understood by matplotlib, e.g. ("png", "pdf", "svg").
         level: confidence level of the bands.
         dpi: resolution of raster formats.
+        individual: also write one figure per dashboard metric (``metric_<name>``).
     Returns:
         The written files, figure by figure.
     Raises:
@@ -443,7 +526,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None,
     out = Path(out_dir) if out_dir is not None else run.path / "figures"
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for stem, fig in run_figures(run, level=level).items():
+    for stem, fig in run_figures(run, level=level, individual=individual).items():
         for f in fmts:
             p = out / f"{stem}.{f}"
             # No "Software" stamp: output bytes then depend on the data only.

@@ -67,7 +67,7 @@ def figure_data_uri(fig: Figure, dpi: int = 110) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+def _table(header: Iterable[str], rows: Iterable[Sequence[str]]) -> str:
     """An HTML table; header cells and row cells are already-escaped HTML."""
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(rows_) + "</tr>" for rows_ in rows)
@@ -83,6 +83,14 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
         else:
             out.append((f"{prefix}{k}", v))
     return out
+
+
+def _phase_text(manifest: dict[str, Any]) -> str:
+    days = manifest.get("train_days") or 0
+    if not days:
+        return "none (policies learn throughout)"
+    mode = "frozen afterwards" if manifest.get("freeze") else "learning continues afterwards"
+    return f"days 1–{days} ({mode})"
 
 
 def _summary(run: P.RunData, policies: list[str]) -> str:
@@ -109,6 +117,7 @@ def _summary(run: P.RunData, policies: list[str]) -> str:
         ("Days", f"{int(d['day'].min())}–{int(d['day'].max())}"),
         ("Slate size", _fmt(cfg.get("slate_size")) if "slate_size" in cfg else "–"),
         ("Encoder", m.get("encoder_identity") or cfg.get("encoder") or "–"),
+        ("Training phase", _phase_text(m)),
         ("recsim_llm version", m.get("recsim_llm_version") or "unknown"),
         ("Git commit", m.get("git_commit") or "unknown"),
         ("Python / NumPy", f"{m.get('python', '?')} / {m.get('numpy', '?')}"),
@@ -119,38 +128,39 @@ def _summary(run: P.RunData, policies: list[str]) -> str:
                   ([f"<th>{escape(k)}</th>", f"<td>{escape(str(v))}</td>"] for k, v in fields))
 
 
+def _metric_th(metric: str) -> str:
+    info = S.metric_info(metric)
+    return (f"<th>{escape(info.label)}<br><span class=unit>{escape(info.unit)}</span></th>"
+            if info.unit else f"<th>{escape(info.label)}</th>")
+
+
 def _headline_html(head: pd.DataFrame, policies: list[str]) -> str:
-    metrics = list(pd.unique(head["metric"]))
-    hdr = ["Policy"] + [
-        f"{escape(S.metric_info(c).label)}<br><span class=unit>{escape(S.metric_info(c).unit)}"
-        "</span>" for c in metrics]
+    # Metrics as rows, policies as columns: there are usually more metrics than policies,
+    # so the table stays narrow enough to read without scrolling.
     cells = head.set_index(["policy", "metric"])
     rows = []
-    for p in policies:
-        row = [f"<th>{escape(p)}</th>"]
-        for c in metrics:
+    for c in pd.unique(head["metric"]):
+        row = [_metric_th(c)]
+        for p in policies:
             r = cells.loc[(p, c)] if (p, c) in cells.index else None
             row.append("<td class=num>–</td>" if r is None else
                        f"<td class=num>{escape(_ci(r['mean'], r['lo'], r['hi']))}</td>")
         rows.append(row)
-    return _table(hdr, rows)
+    return _table(["Metric", *(escape(p) for p in policies)], rows)
 
 
 def _paired_html(pt: pd.DataFrame) -> str:
-    metrics = list(pd.unique(pt["metric"]))
-    hdr = [escape("Policy − reference")] + [
-        f"{escape(S.metric_info(c).label)}<br><span class=unit>{escape(S.metric_info(c).unit)}"
-        "</span>" for c in metrics]
+    compared = list(pd.unique(pt["policy"]))
+    ref = str(pt["reference"].iloc[0])
+    cells = pt.set_index(["metric", "policy"])
     rows = []
-    for p in pd.unique(pt["policy"]):
-        sub = pt[pt["policy"] == p].set_index("metric")
-        ref = str(sub["reference"].iloc[0])
-        row = [f"<th>{escape(f'{p} − {ref}')}</th>"]
-        for c in metrics:
-            if c not in sub.index:
+    for c in pd.unique(pt["metric"]):
+        row = [_metric_th(c)]
+        for p in compared:
+            if (c, p) not in cells.index:
                 row.append("<td class=num>–</td>")
                 continue
-            r = sub.loc[c]
+            r = cells.loc[(c, p)]
             cls = ["num"]
             # A CI that excludes 0 is marked; colour says whether the direction is desirable.
             if np.isfinite(r["lo"]) and (r["lo"] > 0 or r["hi"] < 0):
@@ -164,7 +174,7 @@ def _paired_html(pt: pd.DataFrame) -> str:
                        f"{escape(_ci(r['diff'], r['lo'], r['hi'], sign=True))}<br>"
                        f"<span class=unit>p = {escape(_fmt(r['p_value']))}</span></td>")
         rows.append(row)
-    return _table(hdr, rows)
+    return _table(["Metric", *(escape(f"{p} − {ref}") for p in compared)], rows)
 
 
 def _config_html(manifest: dict[str, Any]) -> str:
@@ -216,6 +226,10 @@ def render_report(run: P.RunData, level: float = 0.95, window: Any = S.DEFAULT_W
     if "churn_hazard" in figs:
         parts.append(fig_html("churn_hazard", "Daily churn hazard: users churned that day / "
                               "users at risk (alive the day before or joining that day)."))
+    if "survival" in figs:
+        parts.append(fig_html("survival", "Kaplan-Meier survival of users (users.csv): share "
+                              "not churned by days since arrival; users of all seeds pooled, "
+                              f"{level:.0%} Greenwood log-log interval."))
     gap_names = [k for k in figs if k.startswith("group_gaps_")]
     parts.append("<h2>Group gaps</h2>")
     if gap_names:
@@ -252,7 +266,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, level: f
     """Write a self-contained HTML report of a run folder.
 
     Contents: run summary (scenario, policies, seeds, users, days, version, git commit), the
-    dashboard, churn-hazard and group-gap figures, the headline table with CIs, the paired
+    dashboard, churn-hazard, survival and group-gap figures, the headline table with CIs, the paired
     differences against ``reference`` and the full configuration.
 
     Args:

@@ -37,9 +37,10 @@ MINORITY_EXPOSURE = "minority_exposure_share"
 
 HEADLINE_METRICS = (
     "retention", "ctr", "mean_satisfaction", "topic_entropy", "intra_list_diversity",
-    "coverage", "exposure_gini", "homogenization", MINORITY_EXPOSURE,
+    "coverage", "exposure_gini", "homogenization", MINORITY_EXPOSURE, "provider_exposure_gini",
+    "ndcg_at_k",
 )
-"""Metrics of :func:`headline_table` / :func:`paired_table` by default."""
+"""Metrics of :func:`headline_table` / :func:`paired_table` by default (those present)."""
 
 DEFAULT_WINDOW = "last 10 days"
 
@@ -84,17 +85,29 @@ _INFO = {m.name: m for m in (
     MetricInfo("available_items", "Available items", "items"),
     MetricInfo("users", "Users", "users"),
     MetricInfo("hazard", "Daily churn hazard", "share of at-risk users churned", False),
+    MetricInfo("provider_exposure_gini", "Provider exposure Gini", "Gini in [0, 1)", False),
+    MetricInfo("precision_at_k", "Precision@k", "share of slate relevant", True),
+    MetricInfo("recall_at_k", "Recall@k", "share of relevant items shown", True),
+    MetricInfo("map_at_k", "MAP@k", "mean average precision", True),
+    MetricInfo("ndcg_at_k", "NDCG@k", "normalised DCG in [0, 1]", True),
     MetricInfo("gap", "Group gap", "difference"),
+    MetricInfo("survival", "Survival (not churned)", "share of users", True),
 )}
+
+_PREFIXED = {
+    EXPOSURE_PREFIX: ("Exposure share: {}", "share of impressions"),
+    "merit_share:": ("Merit share: {}", "share of total item quality"),
+    "disparity:": ("Exposure / merit: {}", "exposure share / merit share (1 = fair)"),
+}
 
 
 def metric_info(metric: str) -> MetricInfo:
     """Human name and unit of a metric column (a generic one for columns not known here)."""
     if metric in _INFO:
         return _INFO[metric]
-    if metric.startswith(EXPOSURE_PREFIX):
-        group = metric[len(EXPOSURE_PREFIX):]
-        return MetricInfo(metric, f"Exposure share: {group}", "share of impressions")
+    for prefix, (label, unit) in _PREFIXED.items():
+        if metric.startswith(prefix):
+            return MetricInfo(metric, label.format(metric[len(prefix):]), unit)
     if metric == MINORITY_EXPOSURE:
         return MetricInfo(metric, "Minority provider exposure share", "share of impressions")
     return MetricInfo(metric, metric.replace("_", " ").capitalize(), "")
@@ -193,16 +206,18 @@ def policy_order(df: pd.DataFrame, policies: Sequence[str] | None = None) -> lis
 
 
 def completeness_issues(daily: pd.DataFrame, policies: Sequence[str] | None = None,
-                        seeds: Sequence[int] | None = None) -> list[str]:
+                        seeds: Sequence[int] | None = None,
+                        days: int | None = None) -> list[str]:
     """What is missing from a (policy x seed x day) grid, as sentences (empty if complete).
 
     The expected policies and seeds are those given (e.g. by the manifest) plus those present;
-    the expected days are 1..the last recorded day.
+    the expected days are 1..max(``days``, the last recorded day).
 
     Args:
         daily: rows per (policy, seed, day).
         policies: policies the run should hold.
         seeds: seeds the run should hold.
+        days: the horizon the run should reach (e.g. the config's ``horizon_days``).
     """
     require_columns(daily, ["policy", "seed", "day"])
     issues = []
@@ -214,7 +229,7 @@ def completeness_issues(daily: pd.DataFrame, policies: Sequence[str] | None = No
     present_p = [str(p) for p in pd.unique(daily["policy"])]
     want_p = list(dict.fromkeys([*(policies or []), *present_p]))
     want_s = sorted({*(int(s) for s in (seeds or [])), *(int(s) for s in daily["seed"].unique())})
-    last = int(daily["day"].max())
+    last = max(int(daily["day"].max()), int(days or 0))
     runs = daily.groupby(["policy", "seed"])["day"]
     n_days = runs.nunique()
     for p in want_p:
@@ -311,7 +326,7 @@ def bootstrap_ci(values: npt.ArrayLike, level: float = 0.95, n_boot: int = 2000,
     return (float(v.mean()), float(lo), float(hi))
 
 
-def _summarise(grouped: pd.core.groupby.SeriesGroupBy, level: float) -> pd.DataFrame:
+def _summarise(grouped: pd.api.typing.SeriesGroupBy, level: float) -> pd.DataFrame:
     """mean / lo / hi / n_seeds of each group (t interval), vectorised over groups."""
     agg = grouped.agg(["mean", "std", "count"])
     half = _crit(level, agg["count"].to_numpy() - 1) * agg["std"].to_numpy() / np.sqrt(
@@ -665,6 +680,44 @@ def kaplan_meier(durations: npt.ArrayLike, events: npt.ArrayLike | None = None,
     return pd.DataFrame({"time": times, "at_risk": at_risk, "events": d,
                          "censored": total - d, "hazard": hazard, "survival": surv,
                          "se": se, "lo": lo, "hi": hi})
+
+
+def kaplan_meier_by(users: pd.DataFrame, by: Sequence[str] = ("policy",),
+                    duration: str = "duration", event: str = "churned",
+                    level: float = 0.95) -> pd.DataFrame:
+    """:func:`kaplan_meier` of each group of a per-user table (e.g. ``users.csv``).
+
+    Users of all seeds are pooled within a group; the Greenwood interval treats them as
+    independent, so it leaves out between-seed (between-world) variation.
+
+    Args:
+        users: one row per user with a ``duration`` and an ``event`` (churned) column.
+        by: grouping columns.
+        duration: the duration column (days from arrival to churn or to the horizon).
+        event: the event column (True / 1 = churned, False / 0 = censored).
+        level: confidence level.
+    Returns:
+        The columns of :func:`kaplan_meier` preceded by ``by``.
+    """
+    by = list(by)
+    require_columns(users, [*by, duration, event])
+    _check_one_scenario(users)
+    ev = users[event]
+    if ev.dtype == object or pd.api.types.is_string_dtype(ev):
+        # CSV round trips may leave "True"/"False" strings.
+        ev = ev.astype(str).str.lower().map({"true": 1, "false": 0, "1": 1, "0": 0})
+        if ev.isna().any():
+            raise ValueError(f"column {event!r} of {_source(users, 'users table')} must be "
+                             "True/False or 1/0")
+    parts = []
+    frame = users[by].assign(_d=users[duration], _e=ev.astype(int))
+    for key, sub in frame.groupby(by, sort=False):
+        km = kaplan_meier(sub["_d"], sub["_e"], level)
+        keys = key if isinstance(key, tuple) else (key,)
+        for col, val in zip(reversed(by), reversed(keys), strict=True):
+            km.insert(0, col, val)
+        parts.append(km)
+    return pd.concat(parts, ignore_index=True)
 
 
 def churn_hazard(daily: pd.DataFrame, by: Sequence[str] = ("policy", "seed")) -> pd.DataFrame:
