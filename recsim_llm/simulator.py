@@ -180,7 +180,7 @@ class Simulator:
             in_session=joined.copy(), visited_today=joined.copy(),
             days_absent=np.zeros(n, np.int64), churned=np.zeros(n, bool), joined=joined,
             day_sat_sum=np.zeros(n), day_requests=np.zeros(n, np.int64),
-            day_clicks=np.zeros(n, np.int64))
+            day_clicks=np.zeros(n, np.int64), day_sessions=np.zeros(n, np.int64))
         self.day, self.tick, self.session_no, self.done = 0, 0, 0, False
         self._start_day_streams()
         self._start_session(joined)
@@ -204,6 +204,7 @@ class Simulator:
         st.budget = np.where(who, self.cfg.dynamics.session_budget, 0.0)
         st.misses[who] = 0
         st.requests[who] = 0
+        st.day_sessions += who
 
     # ------------------------------------------------------------------ one request
     def step(self, slates: np.ndarray) -> Feedback:
@@ -327,6 +328,7 @@ class Simulator:
         st.day_sat_sum[:] = 0.0
         st.day_requests[:] = 0
         st.day_clicks[:] = 0
+        st.day_sessions[:] = 0
         self.tick, self.session_no = 0, 0
         self._start_day_streams()
         self._start_session(returns)

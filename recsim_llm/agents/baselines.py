@@ -89,7 +89,11 @@ class MMRPolicy(GreedyPolicy):
         k = self.ctx.slate_size
         rel = self.relevance(obs)
         n_cand = min(obs.n_available, max(self.candidates, k))
-        cand = topk_excluding(rel, n_cand, obs.history.recent[obs.users])      # [m, C]
+        recent = obs.history.recent[obs.users]                                  # [m, R]
+        cand = topk_excluding(rel, n_cand, recent)                              # [m, C]
+        # When C reaches the non-excluded items, recent clicks are among the candidates (last,
+        # but with their true relevance): place them only once nothing else is left.
+        excluded = (cand[:, :, None] == recent[:, None, :]).any(axis=2)         # [m, C]
         crel = np.take_along_axis(rel, cand, axis=1)                            # [m, C]
         cemb = self.ctx.item_emb[cand]                                          # [m, C, d]
         m = len(obs.users)
@@ -101,6 +105,8 @@ class MMRPolicy(GreedyPolicy):
             div = np.where(np.isfinite(max_sim), max_sim, 0.0)
             score = self.alpha * crel - (1.0 - self.alpha) * div
             score[taken] = -np.inf
+            others_left = (~taken & ~excluded).any(axis=1, keepdims=True)
+            score[others_left & excluded] = -np.inf
             pick = score.argmax(axis=1)
             out[:, j] = cand[rows, pick]
             taken[rows, pick] = True

@@ -53,6 +53,7 @@ class DailyRecorder:
         self._pair_a = sample
         self._pair_b = sample[M.nearest_neighbours(world.interest0[sample])] if n > 1 else sample
         self.rows: list[dict[str, Any]] = []
+        self._prev_visited = np.zeros(n, bool)
         self._accuracy = AccuracyProbe(world, self._pair_a)
         self.group_rows: list[dict[str, Any]] = []
         self._reset_day()
@@ -66,7 +67,7 @@ class DailyRecorder:
         self._expo[len(self.rows) % self.window] = 0
 
     _STATE = ("rows", "group_rows", "_recent", "_ptr", "_expo", "_impressions", "_requests",
-              "_clicks", "_ild_sum")
+              "_clicks", "_ild_sum", "_prev_visited")
 
     def state(self) -> dict[str, Any]:
         """Everything that changes during a run (for checkpoints)."""
@@ -139,6 +140,11 @@ class DailyRecorder:
             "consumed_topic_entropy": (float(M.entropy_bits(topic_counts[full]).mean())
                                        if full.any() else float("nan")),
             "active_share": n_active / max(n_joined, 1),
+            "return_rate": (float((visited & self._prev_visited).sum() / self._prev_visited.sum())
+                            if self._prev_visited.any() else float("nan")),
+            "session_length": (float(st.day_requests[visited].sum()
+                                     / max(int(st.day_sessions[visited].sum()), 1))
+                               if n_active else float("nan")),
             "joined_users": n_joined,
             "requests": self._requests,
             "clicks": self._clicks,
@@ -164,6 +170,7 @@ class DailyRecorder:
             np.bincount(cat.provider[:a], weights=imp, minlength=int(cat.provider.max()) + 1))
         row.update(self._accuracy.day_means())
         self.rows.append(row)
+        self._prev_visited = visited.copy()
         for key, labels in self.world.personas.groups.items():
             for gval in np.unique(labels):
                 mask = joined & (labels == gval)

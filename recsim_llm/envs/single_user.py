@@ -125,6 +125,8 @@ class SingleUserEnv(gym.Env):
         super().reset(seed=seed)
         user = (options or {}).get("user", self.fixed_user)
         self.user = int(self.np_random.integers(self.world.n_users)) if user is None else int(user)
+        if not 0 <= self.user < self.world.n_users:  # -1 would silently pick the last user
+            raise ValueError(f"user must be in [0, {self.world.n_users}), got {user}")
         self.sim = Simulator(user_world(self.world, self.user),
                              int(self.np_random.integers(2**31 - 1)))
         self.history = PlatformHistory(1, self.world.item_emb)

@@ -56,7 +56,9 @@ def sample_mnl(utilities: FloatArray, no_click_utility: float, uniforms: FloatAr
 
 def cascade_probs(utilities: FloatArray, no_click_utility: float) -> FloatArray:
     """Per-slot click probabilities of the cascade model, ``sigmoid(v - v_none)``, shape [n, k]."""
-    return 1.0 / (1.0 + np.exp(-(utilities - no_click_utility)))
+    # exp overflows (float32 already below v - v_none = -88) to inf, giving exactly the limit 0.
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-(utilities - no_click_utility)))
 
 
 def sample_cascade(utilities: FloatArray, no_click_utility: float, uniforms: FloatArray

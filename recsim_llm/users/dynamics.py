@@ -54,6 +54,8 @@ class PopulationState:
     """[n] requests served today"""
     day_clicks: npt.NDArray[np.int64]
     """[n] clicks today"""
+    day_sessions: npt.NDArray[np.int64]
+    """[n] sessions started today"""
 
     def copy(self) -> PopulationState:
         return PopulationState(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
