@@ -52,9 +52,11 @@ def simulate(
              "mmr, mmr:ALPHA, mf, oracle")] = None,
     users: Annotated[int | None, typer.Option(help="users on day 0")] = None,
     days: Annotated[int | None, typer.Option(help="simulated days (horizon)")] = None,
-    seeds: Annotated[int, typer.Option(help="number of seeds (0..K-1, from --seed-start)")] = 1,
-    seed_start: Annotated[int, typer.Option(help="first seed")] = 0,
-    out: Annotated[Path, typer.Option(help="results folder")] = Path("results/run"),
+    seeds: Annotated[int | None, typer.Option(
+        help="number of seeds K: seeds seed_start .. seed_start+K-1 [default: 1]")] = None,
+    seed_start: Annotated[int | None, typer.Option(help="first seed [default: 0]")] = None,
+    out: Annotated[Path | None, typer.Option(help="results folder [default: results/run]")] =
+    None,
     encoder: Annotated[str | None, typer.Option(
         help="minilm (bundled), hashing[:DIM], or a local Hugging Face model folder")] = None,
     embedding_dim: Annotated[int | None, typer.Option(
@@ -107,19 +109,29 @@ def simulate(
     if embedding_dim is not None:
         scen["embedding_dim"] = embedding_dim
     if users is not None:
-        scen.setdefault("population", {})["n_users"] = users
+        if not isinstance(scen.setdefault("population", {}), dict):
+            _fail(f"config key 'population' must be a table, got {scen['population']!r}")
+        scen["population"]["n_users"] = users
     policies = policy or run.get("policies") or ["random", "greedy", "mmr"]
     if isinstance(policies, str):
         policies = [policies]
+    if not isinstance(policies, list) or not all(isinstance(p, str) for p in policies):
+        _fail(f"[run] policies must be a list of policy names, got {policies!r}")
     try:
         for p in policies:
             make_policy(p)
     except ValueError as err:
         _fail(str(err))
-    n_seeds = seeds if seeds != 1 or "seeds" not in run else int(run["seeds"])
-    first = seed_start if seed_start != 0 or "seed_start" not in run else int(run["seed_start"])
+    n_seeds = seeds if seeds is not None else run.get("seeds", 1)
+    first = seed_start if seed_start is not None else run.get("seed_start", 0)
+    for key, val in (("seeds", n_seeds), ("seed_start", first)):
+        if isinstance(val, bool) or not isinstance(val, int):
+            _fail(f"[run] {key} must be an integer, got {val!r}")
     if n_seeds < 1:
         _fail(f"--seeds must be >= 1, got {n_seeds}")
+    if first < 0:
+        _fail(f"--seed-start must be >= 0, got {first}")
+    out = out or Path(run.get("out", "results/run"))
     data_path = data or run.get("data")
     try:
         cfg = ScenarioConfig.from_dict({**ScenarioConfig().to_dict(), **_merge(scen)})
@@ -166,6 +178,8 @@ def _merge(scen: dict[str, Any]) -> dict[str, Any]:
 
     base = ScenarioConfig().to_dict()
     for k, v in scen.items():
+        if isinstance(base.get(k), dict) and not isinstance(v, dict):
+            _fail(f"config key {k!r} must be a table of {sorted(base[k])}, got {v!r}")
         if isinstance(v, dict) and isinstance(base.get(k), dict):
             unknown = set(v) - set(base[k])
             if unknown:

@@ -102,8 +102,9 @@ def build_world(cfg: ScenarioConfig, seed: int, *, encoder: TextEncoder | None =
     if cfg.name not in SCENARIOS:
         raise ValueError(f"unknown scenario {cfg.name!r}; valid scenarios: {scenario_names()}")
     catalog, personas = SCENARIOS[cfg.name](cfg, RngStreams(seed), data_path)
-    if cfg.slate_size > int((catalog.arrival_day <= 0).sum()):
-        raise ValueError(f"slate_size {cfg.slate_size} exceeds the {catalog.n_items} items "
+    n_day0 = int((catalog.arrival_day <= 0).sum())
+    if cfg.slate_size > n_day0:
+        raise ValueError(f"slate_size {cfg.slate_size} exceeds the {n_day0} items "
                          f"available on day 0 in scenario {cfg.name!r}")
     return embed_world(cfg, catalog, personas, encoder or make_encoder(cfg.encoder))
 

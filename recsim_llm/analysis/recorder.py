@@ -21,7 +21,7 @@ DAILY_COLUMNS = (
     "clicks_per_active_user", "mean_satisfaction", "intra_list_diversity", "topic_entropy",
     "coverage", "exposure_gini", "homogenization",
 )
-"""Columns every daily table starts with (more follow: see :meth:`DailyRecorder.on_day_end`)."""
+"""Columns every daily table has (more follow: see :meth:`DailyRecorder.on_day_end`)."""
 
 
 class DailyRecorder:

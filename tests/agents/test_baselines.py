@@ -1,0 +1,304 @@
+"""Baseline policies: valid slates, the ranking each promises, privilege, save/load."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsim_llm.agents.base import BasePolicy, Observation, Policy, topk_excluding
+from recsim_llm.agents.baselines import (
+    POLICIES,
+    GreedyPolicy,
+    MMRPolicy,
+    OraclePolicy,
+    PopularPolicy,
+    make_policy,
+    policy_names,
+)
+from recsim_llm.history import PlatformHistory
+from recsim_llm.runner import observation, policy_context
+from recsim_llm.scenarios import build_world
+from recsim_llm.simulator import Simulator, World, validate_slates
+
+SPECS = [*policy_names(), "mmr:0.2"]
+"""every registered policy, plus MMR with an argument"""
+
+
+def _reset(policy: BasePolicy, world: World, seed: int = 0) -> BasePolicy:
+    policy.reset(policy_context(world), np.random.default_rng(seed))
+    return policy
+
+
+def _obs(world: World, history: PlatformHistory, users, n_available: int | None = None,
+         sim: Simulator | None = None) -> Observation:
+    return Observation(day=0, tick=0, users=np.asarray(users, np.int64),
+                       n_available=world.n_items if n_available is None else n_available,
+                       history=history, simulator=sim)
+
+
+def _warm_history(world: World, seed: int = 0, clicks_per_user: int = 3) -> PlatformHistory:
+    """Each user has clicked a few random items."""
+    h = PlatformHistory(world.n_users, world.item_emb)
+    rng = np.random.default_rng(seed)
+    for u in range(world.n_users):
+        for i in rng.choice(world.n_items, clicks_per_user, replace=False):
+            h.clicks[u] += 1
+            h.requests[u] += 1
+            h.clicked_sum[u] += world.item_emb[i]
+            h.last_clicked[u] = i
+            h.recent[u, h._ptr[u] % h.recent.shape[1]] = i
+            h._ptr[u] += 1
+            h.item_clicks[i] += 1
+    return h
+
+
+def _ild(world: World, slates: np.ndarray) -> np.ndarray:
+    """Intra-list diversity per slate: 1 - mean cosine over distinct pairs, [m]."""
+    e = world.item_emb[slates]
+    g = np.einsum("mkd,mjd->mkj", e, e)
+    k = slates.shape[1]
+    return 1.0 - (g.sum(axis=(1, 2)) - np.trace(g, axis1=1, axis2=2)) / (k * (k - 1))
+
+
+@pytest.fixture(scope="module")
+def arrivals_world(make_small_config) -> World:
+    cfg = make_small_config(**{"catalog.new_items_per_day": 5, "horizon_days": 3})
+    return build_world(cfg, 0)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_policies_return_valid_slates_in_simulation(arrivals_world: World, spec: str) -> None:
+    w = arrivals_world
+    policy = make_policy(spec)
+    assert isinstance(policy, Policy)
+    _reset(policy, w)
+    sim = Simulator(w, 0)
+    h = PlatformHistory(w.n_users, w.item_emb)
+    sim.on_request.append(h.update)
+    sim.reset()
+    steps = 0
+    while not sim.done:
+        obs = observation(sim, h, policy)
+        assert (obs.simulator is not None) == (spec == "oracle")
+        slates = policy.act(obs)
+        assert slates.shape == (w.n_users, w.cfg.slate_size)
+        s = slates[obs.users]
+        assert np.all((s >= 0) & (s < obs.n_available))  # only arrived items
+        assert np.all(np.diff(np.sort(s, axis=1), axis=1) > 0)  # distinct
+        validate_slates(slates, w.n_users, w.cfg.slate_size, obs.n_available)
+        policy.observe(sim.step(slates))
+        steps += 1
+    assert steps > 0 and sim.n_available > w.cfg.catalog.n_items  # items arrived meanwhile
+
+
+def test_greedy_ranks_by_click_profile(small_world: World) -> None:
+    w = small_world
+    h = _warm_history(w)
+    pol = _reset(GreedyPolicy(), w)
+    users = np.arange(10)
+    slates = pol.act(_obs(w, h, users))[users]
+    rel = h.profile(users) @ w.item_emb.T
+    for r, u in enumerate(users):
+        recent = set(h.recent[u][h.recent[u] >= 0])
+        assert not recent & set(slates[r])  # recent clicks are not re-recommended
+        order = [i for i in np.argsort(-rel[r], kind="stable") if i not in recent]
+        np.testing.assert_allclose(rel[r, slates[r]], rel[r, order[: w.cfg.slate_size]],
+                                   atol=1e-6)
+        assert np.all(np.diff(rel[r, slates[r]]) <= 1e-6)  # best first
+
+
+def test_greedy_puts_items_near_the_profile_first(small_world: World) -> None:
+    w = small_world
+    h = PlatformHistory(w.n_users, w.item_emb)
+    target = 7
+    h.clicks[0], h.clicked_sum[0] = 1, w.item_emb[target]
+    pol = _reset(GreedyPolicy(), w)
+    slate = pol.act(_obs(w, h, [0]))[0]
+    nearest = np.argsort(-(w.item_emb @ w.item_emb[target]))[: w.cfg.slate_size]
+    assert slate[0] == target  # the item itself is nearest (not excluded: not in `recent`)
+    assert set(slate) == set(nearest)
+
+
+def test_cold_users_get_random_items(small_world: World) -> None:
+    w = small_world
+    h = PlatformHistory(w.n_users, w.item_emb)
+    a = _reset(GreedyPolicy(), w, 0).act(_obs(w, h, np.arange(w.n_users)))
+    b = _reset(GreedyPolicy(), w, 1).act(_obs(w, h, np.arange(w.n_users)))
+    assert not np.array_equal(a, b)
+    assert len(np.unique(a)) > w.cfg.slate_size  # not the same slate for everyone
+
+
+def test_popular_ranks_by_observed_clicks(small_world: World) -> None:
+    w = small_world
+    h = PlatformHistory(w.n_users, w.item_emb)
+    rng = np.random.default_rng(0)
+    h.item_clicks[:] = rng.permutation(w.n_items) * 3  # distinct counts, gaps > tie-break noise
+    top = np.argsort(-h.item_clicks)
+    k = w.cfg.slate_size
+    pol = _reset(PopularPolicy(), w)
+    slates = pol.act(_obs(w, h, [0, 1]))
+    np.testing.assert_array_equal(slates[0], top[:k])  # most clicked first, in order
+    # a user who recently clicked the top item does not get it again
+    h.recent[1, 0] = top[0]
+    slates = pol.act(_obs(w, h, [0, 1]))
+    np.testing.assert_array_equal(slates[1], top[1: k + 1])
+    np.testing.assert_array_equal(slates[0], top[:k])
+    # only available items are ranked
+    slates = pol.act(_obs(w, h, [0], n_available=20))
+    want = [i for i in top if i < 20][:k]
+    np.testing.assert_array_equal(slates[0], want)
+
+
+def test_popular_ignores_hidden_quality(small_world: World) -> None:
+    w = small_world
+    h = PlatformHistory(w.n_users, w.item_emb)
+    h.item_clicks[:5] = 100
+    slates = _reset(PopularPolicy(), w).act(_obs(w, h, [0]))
+    assert set(slates[0][:5]) == {0, 1, 2, 3, 4}
+
+
+def test_mmr_alpha_one_equals_greedy(small_world: World) -> None:
+    w = small_world
+    h = _warm_history(w)
+    users = np.arange(w.n_users)
+    g = _reset(GreedyPolicy(), w).act(_obs(w, h, users))
+    m = _reset(MMRPolicy(alpha=1.0), w).act(_obs(w, h, users))
+    for r in users:
+        assert set(g[r]) == set(m[r])
+
+
+@pytest.mark.parametrize("spec", ["popular", "greedy", "mmr", "mmr:0.2", "mmr:0", "oracle"])
+@pytest.mark.parametrize("n_available", [60, 30])
+def test_recent_clicks_not_re_recommended(small_world: World, spec: str,
+                                          n_available: int) -> None:
+    # every candidate set here covers all available items (MMR's default is 100 candidates)
+    w = small_world
+    h = _warm_history(w, clicks_per_user=5)
+    sim = Simulator(w, 0)
+    sim.reset()
+    users = np.arange(w.n_users)
+    h.recent[h.recent >= n_available] = -1
+    slates = _reset(make_policy(spec), w).act(_obs(w, h, users, n_available, sim=sim))
+    for u in users:
+        recent = set(h.recent[u][h.recent[u] >= 0])
+        assert not recent & set(slates[u]), (u, recent, slates[u])
+
+
+def test_recent_clicks_fill_in_when_nothing_else_is_left(small_world: World) -> None:
+    w = small_world
+    h = PlatformHistory(w.n_users, w.item_emb)
+    k = w.cfg.slate_size
+    h.clicks[0], h.clicked_sum[0] = 3, w.item_emb[0]
+    h.recent[0, :3] = [0, 1, 2]  # 3 of the k + 1 available items were just clicked
+    for spec in ("greedy", "mmr"):
+        slate = _reset(make_policy(spec), w).act(_obs(w, h, [0], n_available=k + 1))[0]
+        assert len(set(slate)) == k and set(range(3, k + 1)) <= set(slate), spec
+
+
+def test_mmr_lower_alpha_more_diverse(small_world: World) -> None:
+    w = small_world
+    h = _warm_history(w)
+    users = np.arange(w.n_users)
+    ild = {a: _ild(w, _reset(MMRPolicy(alpha=a), w).act(_obs(w, h, users))).mean()
+           for a in (1.0, 0.7, 0.3)}
+    assert ild[0.3] > ild[0.7] > ild[1.0]
+
+
+def test_mmr_bad_alpha() -> None:
+    with pytest.raises(ValueError, match="alpha"):
+        MMRPolicy(alpha=1.5)
+    with pytest.raises(ValueError, match="mmr:x"):
+        make_policy("mmr:x")
+    with pytest.raises(ValueError, match="alpha"):
+        make_policy("mmr:-0.1")
+    assert make_policy("mmr:0.3").alpha == 0.3
+
+
+def test_only_the_oracle_is_privileged() -> None:
+    privileged = [name for name in POLICIES if make_policy(name).privileged]
+    assert privileged == ["oracle"]
+
+
+def test_oracle_needs_the_simulator(small_world: World) -> None:
+    w = small_world
+    h = PlatformHistory(w.n_users, w.item_emb)
+    pol = _reset(OraclePolicy(), w)
+    with pytest.raises(RuntimeError, match="simulator"):
+        pol.act(_obs(w, h, [0, 1]))
+    sim = Simulator(w, 0)
+    sim.reset()
+    slates = pol.act(_obs(w, h, [0, 1], sim=sim))
+    # it ranks by the true current utility (no position term)
+    st, ch = sim.state, w.cfg.choice
+    v = (ch.temperature * (st.interest[0] @ w.item_emb.T
+                           - ch.lam_dislike * np.maximum(st.dislike[0] @ w.item_emb.T, 0))
+         + ch.w_quality * w.catalog.quality)
+    np.testing.assert_array_equal(slates[0], np.argsort(-v)[: w.cfg.slate_size])
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s != "oracle"])
+def test_unprivileged_policies_never_read_quality(small_world: World, spec: str) -> None:
+    w = small_world
+    h = _warm_history(w)
+    other = dataclasses.replace(w, catalog=dataclasses.replace(
+        w.catalog, quality=np.random.default_rng(9).random(w.n_items)))
+    users = np.arange(w.n_users)
+    a = _reset(make_policy(spec), w).act(_obs(w, h, users))
+    b = _reset(make_policy(spec), other).act(_obs(other, h, users))
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_save_load_round_trip(small_world: World, tmp_path: Path, spec: str) -> None:
+    w = small_world
+    h = PlatformHistory(w.n_users, w.item_emb)  # cold users: every policy draws randomness
+    sim = Simulator(w, 0)
+    sim.reset()
+    users = np.arange(w.n_users)
+    pol = _reset(make_policy(spec), w, 3)
+    pol.act(_obs(w, h, users, sim=sim))
+    path = tmp_path / f"{spec}.pkl"
+    pol.save(path)
+    want = pol.act(_obs(w, h, users, sim=sim))
+    fresh = _reset(make_policy("mmr:0.9" if spec.startswith("mmr") else spec), w, 99)
+    fresh.load(path)
+    np.testing.assert_array_equal(fresh.act(_obs(w, h, users, sim=sim)), want)
+    if spec.startswith("mmr"):
+        assert fresh.alpha == pol.alpha
+
+
+def test_load_rejects_another_policy(small_world: World, tmp_path: Path) -> None:
+    pol = _reset(make_policy("greedy"), small_world)
+    pol.save(tmp_path / "g.pkl")
+    other = _reset(make_policy("random"), small_world)
+    with pytest.raises(ValueError, match="greedy"):
+        other.load(tmp_path / "g.pkl")
+
+
+def test_make_policy_unknown_lists_valid() -> None:
+    with pytest.raises(ValueError, match="nope") as err:
+        make_policy("nope")
+    for name in policy_names():
+        assert name in str(err.value)
+    with pytest.raises(ValueError, match="takes no argument"):
+        make_policy("greedy:0.3")
+    assert policy_names() == sorted(POLICIES)
+
+
+def test_topk_excluding() -> None:
+    scores = np.array([[0.1, 0.9, 0.5, 0.7], [1.0, 0.0, 0.2, 0.3]])
+    np.testing.assert_array_equal(topk_excluding(scores, 2), [[1, 3], [0, 3]])
+    excl = np.array([[1, -1], [0, 9]])  # -1 and out-of-range ids are ignored
+    np.testing.assert_array_equal(topk_excluding(scores, 2, excl), [[3, 2], [3, 2]])
+    # k >= number of items: everything, best first
+    np.testing.assert_array_equal(topk_excluding(scores, 4)[0], [1, 3, 2, 0])
+    assert scores[0, 1] == 0.9  # input not modified
+
+
+def test_topk_excluding_rejects_nan() -> None:
+    scores = np.array([[0.1, 0.2], [0.3, np.nan]])
+    with pytest.raises(ValueError, match="NaN score for user row 1, item 1"):
+        topk_excluding(scores, 1)

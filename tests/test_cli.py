@@ -1,0 +1,174 @@
+"""The ``recsim-llm`` command line through typer's CliRunner: a short run and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from recsim_llm.agents.baselines import policy_names
+from recsim_llm.analysis.recorder import DAILY_COLUMNS
+from recsim_llm.cli import app
+from recsim_llm.envs import ENV_SPECS
+from recsim_llm.scenarios import scenario_names
+
+SHORT = ["simulate", "--users", "40", "--days", "3", "--encoder", "hashing:32", "--quiet"]
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    return CliRunner()
+
+
+def test_short_run_writes_results(cli: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    res = cli.invoke(app, [*SHORT, "--policy", "random", "--policy", "greedy", "--seeds", "2",
+                           "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    daily = pd.read_csv(out / "daily.csv")
+    assert set(DAILY_COLUMNS) <= set(daily.columns)
+    assert len(daily) == 2 * 2 * 3
+    assert set(daily.policy) == {"random", "greedy"} and set(daily.seed) == {0, 1}
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["seeds"] == [0, 1] and man["config"]["population"]["n_users"] == 40
+    assert man["config"]["horizon_days"] == 3 and man["config"]["encoder"] == "hashing:32"
+    assert (out / "groups.csv").is_file()
+
+
+def test_summary_is_printed_without_quiet(cli: CliRunner, tmp_path: Path) -> None:
+    args = [a for a in SHORT if a != "--quiet"]
+    res = cli.invoke(app, [*args, "--policy", "popular", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "popular" in res.output and "daily.csv" in res.output
+
+
+def test_config_file(cli: CliRunner, tmp_path: Path) -> None:
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[scenario]\nhorizon_days = 2\nencoder = "hashing:16"\n'
+                   '[scenario.population]\nn_users = 30\n'
+                   '[run]\npolicies = ["random"]\nseeds = 2\n')
+    out = tmp_path / "r"
+    res = cli.invoke(app, ["simulate", "--config", str(cfg), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    daily = pd.read_csv(out / "daily.csv")
+    assert len(daily) == 2 * 2 and set(daily.policy) == {"random"}
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["config"]["population"]["n_users"] == 30
+
+
+def test_unknown_policy(cli: CliRunner, tmp_path: Path) -> None:
+    res = cli.invoke(app, [*SHORT, "--policy", "bestest", "--out", str(tmp_path / "r")])
+    assert res.exit_code != 0
+    assert "unknown policy 'bestest'" in res.output
+    for name in policy_names():
+        assert name in res.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_scenario(cli: CliRunner, tmp_path: Path) -> None:
+    res = cli.invoke(app, [*SHORT, "--scenario", "mars", "--out", str(tmp_path / "r")])
+    assert res.exit_code != 0
+    assert "unknown scenario 'mars'" in res.output
+    for name in scenario_names():
+        assert name in res.output
+
+
+def test_zero_seeds(cli: CliRunner, tmp_path: Path) -> None:
+    res = cli.invoke(app, [*SHORT, "--seeds", "0", "--out", str(tmp_path / "r")])
+    assert res.exit_code != 0
+    assert "--seeds must be >= 1" in res.output
+
+
+@pytest.mark.parametrize(("toml", "key"), [
+    ('[scenario]\nhorizon_days = "ten"\n', "ScenarioConfig.horizon_days"),
+    ("[scenario.choice]\ntemperature = \"hot\"\n", "ChoiceConfig.temperature"),
+    ("[scenario.dynamics]\npatience = 1.5\n", "DynamicsConfig.patience"),
+    ("[scenario.dynamics]\ndrift_rate = 2.0\n", "DynamicsConfig.drift_rate"),
+    ("[scenario.dynamics]\ndrift = 0.1\n", "dynamics.drift"),
+    ("[scenario]\nhorizon = 3\n", "horizon"),
+    ("[runs]\nseeds = 2\n", "runs"),
+    ("[run]\nseed = 2\n", "seed"),
+], ids=["horizon-string", "temperature-string", "patience-float", "drift-out-of-range",
+        "unknown-dynamics-key", "unknown-scenario-key", "unknown-table", "unknown-run-key"])
+def test_bad_config_file_names_the_key(cli: CliRunner, tmp_path: Path, toml: str,
+                                       key: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(toml)
+    res = cli.invoke(app, ["simulate", "--config", str(cfg), "--out", str(tmp_path / "r"),
+                           "--quiet"])
+    assert res.exit_code != 0
+    assert key in res.output, res.output
+    assert "Traceback" not in res.output
+
+
+def test_bad_config_files(cli: CliRunner, tmp_path: Path) -> None:
+    res = cli.invoke(app, ["simulate", "--config", str(tmp_path / "missing.toml")])
+    assert res.exit_code != 0 and "not found" in res.output
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[scenario\n")
+    res = cli.invoke(app, ["simulate", "--config", str(broken)])
+    assert res.exit_code != 0 and "invalid TOML" in res.output
+    other = tmp_path / "c.json"
+    other.write_text("{}")
+    res = cli.invoke(app, ["simulate", "--config", str(other)])
+    assert res.exit_code != 0 and ".toml" in res.output
+
+
+def test_bad_option_values(cli: CliRunner, tmp_path: Path) -> None:
+    res = cli.invoke(app, [*SHORT, "--days", "0", "--out", str(tmp_path / "r")])
+    assert res.exit_code != 0 and "horizon_days" in res.output
+    res = cli.invoke(app, [*SHORT, "--encoder", "word2vec", "--out", str(tmp_path / "r2")])
+    assert res.exit_code != 0 and "word2vec" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_envs_lists_ids_and_scenarios(cli: CliRunner) -> None:
+    res = cli.invoke(app, ["envs"])
+    assert res.exit_code == 0
+    for env_id in ENV_SPECS:
+        assert env_id in res.output
+    for name in scenario_names():
+        assert name in res.output
+
+
+@pytest.mark.parametrize(("toml", "extra"), [
+    ('[run]\nseeds = "two"\n', []),
+    ("[run]\npolicies = 3\n", []),
+    ("[scenario]\npopulation = 5\n", ["--users", "5"]),
+], ids=["seeds-string", "policies-int", "population-int-with-users"])
+def test_bad_run_table_types_give_clean_errors(cli: CliRunner, tmp_path: Path, toml: str,
+                                               extra: list[str]) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(toml)
+    res = cli.invoke(app, ["simulate", "--config", str(cfg), "--out", str(tmp_path / "r"),
+                           "--days", "1", "--encoder", "hashing:8", "--quiet", *extra])
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    assert res.exit_code == 2 and "error:" in res.output
+
+
+def test_run_table_out_is_used(cli: CliRunner, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the default --out (results/run) lands here, not in the repo
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'[run]\nout = "{(tmp_path / "from_config").as_posix()}"\n'
+                   '[scenario]\nhorizon_days = 1\nencoder = "hashing:8"\n'
+                   '[scenario.population]\nn_users = 5\n')
+    res = cli.invoke(app, ["simulate", "--config", str(cfg), "--policy", "random", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "from_config" / "daily.csv").is_file()
+
+
+def test_explicit_seeds_override_config(cli: CliRunner, tmp_path: Path) -> None:
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[run]\nseeds = 3\nseed_start = 5\n'
+                   '[scenario]\nhorizon_days = 1\nencoder = "hashing:8"\n'
+                   '[scenario.population]\nn_users = 5\n')
+    out = tmp_path / "r"
+    res = cli.invoke(app, ["simulate", "--config", str(cfg), "--policy", "random", "--seeds", "1",
+                           "--seed-start", "0", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "manifest.json").read_text())["seeds"] == [0]

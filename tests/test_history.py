@@ -1,0 +1,103 @@
+"""PlatformHistory: the platform's own logs, folded from Feedback only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsim_llm.history import PlatformHistory
+from recsim_llm.simulator import Feedback, Simulator, World
+
+EMB = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0, 1]]
+"""6 items in 4 dims: items 4 and 5 point like items 0 and 1"""
+
+
+def fb(day: int, users, slates, positions, ended=None) -> Feedback:
+    users, slates, positions = (np.asarray(users), np.asarray(slates), np.asarray(positions))
+    r = np.arange(len(users))
+    clicked = positions >= 0
+    items = np.where(clicked, slates[r, np.maximum(positions, 0)], -1)
+    return Feedback(day=day, tick=0, users=users, slates=slates, positions=positions,
+                    items=items, satisfaction=np.where(clicked, 0.5, -0.05),
+                    session_ended=np.zeros(len(users), bool) if ended is None
+                    else np.asarray(ended),
+                    slate_mean_emb=EMB[slates].mean(axis=1))
+
+
+def test_update_counts() -> None:
+    h = PlatformHistory(3, EMB, recent=3)
+    h.update(fb(0, [0, 2], [[0, 1], [2, 3]], [1, -1]))
+    np.testing.assert_array_equal(h.requests, [1, 0, 1])
+    np.testing.assert_array_equal(h.clicks, [1, 0, 0])
+    np.testing.assert_array_equal(h.last_clicked, [1, -1, -1])
+    np.testing.assert_array_equal(h.item_impressions, [1, 1, 1, 1, 0, 0])
+    np.testing.assert_array_equal(h.item_clicks, [0, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(h.clicked_sum[0], EMB[1])
+    np.testing.assert_array_equal(h.recent[0], [1, -1, -1])
+    np.testing.assert_array_equal(h.last_visit_day, [0, -1, 0])
+    np.testing.assert_array_equal(h.session_requests, [1, 0, 1])
+
+
+def test_recent_ring_buffer_wraps() -> None:
+    h = PlatformHistory(1, EMB, recent=3)
+    for item in [0, 1, 2, 3, 4]:
+        h.update(fb(0, [0], [[item, (item + 1) % 6]], [0]))
+    assert sorted(h.recent[0]) == [2, 3, 4]  # the 3 newest clicks
+    assert h.last_clicked[0] == 4 and h.clicks[0] == 5
+    np.testing.assert_array_equal(h.item_clicks, [1, 1, 1, 1, 1, 0])
+
+
+def test_session_requests_reset() -> None:
+    h = PlatformHistory(1, EMB)
+    h.update(fb(0, [0], [[0, 1]], [-1]))
+    h.update(fb(0, [0], [[0, 1]], [-1]))
+    assert h.session_requests[0] == 2
+    h.update(fb(0, [0], [[0, 1]], [-1], ended=[True]))
+    assert h.session_requests[0] == 0
+    h.update(fb(1, [0], [[0, 1]], [-1]))  # a new day starts a new session
+    assert h.session_requests[0] == 1 and h.last_visit_day[0] == 1
+
+
+def test_profile_unit_norm_or_zero() -> None:
+    h = PlatformHistory(2, EMB)
+    h.update(fb(0, [0], [[0, 1]], [0]))
+    h.update(fb(0, [0], [[1, 2]], [0]))
+    prof = h.profile()
+    np.testing.assert_allclose(prof[0], (EMB[0] + EMB[1]) / np.sqrt(2), rtol=1e-6)
+    np.testing.assert_array_equal(prof[1], 0.0)
+    np.testing.assert_allclose(h.profile(np.array([0])), prof[:1])
+
+
+def test_state_round_trip() -> None:
+    h = PlatformHistory(2, EMB)
+    h.update(fb(0, [0, 1], [[0, 1], [2, 3]], [0, 1]))
+    snap = h.state()
+    assert "item_emb" not in snap
+    h.update(fb(1, [0], [[4, 5]], [1]))
+    assert h.clicks[0] == 2
+    h.set_state(snap)
+    np.testing.assert_array_equal(h.clicks, [1, 1])
+    np.testing.assert_array_equal(h.item_clicks, [1, 0, 0, 1, 0, 0])
+    snap["clicks"][0] = 99  # the restored arrays are copies
+    assert h.clicks[0] == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_matches_simulation_logs(small_world: World, seed: int) -> None:
+    sim = Simulator(small_world, seed)
+    h = PlatformHistory(small_world.n_users, small_world.item_emb)
+    sim.on_request.append(h.update)
+    log: list[Feedback] = []
+    sim.on_request.append(log.append)
+    sim.reset()
+    rng = np.random.default_rng(seed)
+    for _ in range(25):
+        if sim.done:
+            break
+        keys = rng.random((small_world.n_users, sim.n_available))
+        sim.step(np.argpartition(keys, 9, axis=1)[:, :10])
+    clicks = np.concatenate([f.items[f.clicked] for f in log])
+    assert h.clicks.sum() == len(clicks) == h.item_clicks.sum()
+    np.testing.assert_array_equal(h.item_clicks, np.bincount(clicks, minlength=small_world.n_items))
+    assert h.requests.sum() == sum(len(f.users) for f in log)
+    assert h.item_impressions.sum() == h.requests.sum() * small_world.cfg.slate_size
