@@ -64,6 +64,19 @@ film are sampled per user without replacement (ratios 1:1, 1:3, 1:9; the samples
 the same for every model: common random numbers), the model says yes when ``P > 0.5``, and
 accuracy, precision, recall and F1 are micro-averaged over all pairs. The user model is not told
 the ratio, like an agent that is not.
+
+**Watched films** (the satisfaction side). Liked vs unseen measures what people *choose*; it
+cannot credit the dislike term (a film the persona dislikes was still watched, so it resembles
+what the user picks more than a random unseen film does). Each model is therefore also scored on
+held-out liked (>= 4) vs disliked (<= 2.5, the personas' threshold) films of the same user
+(``auc_liked_vs_disliked``), and four "rating" models are fitted on fit-period liked vs disliked
+films (no sampling, intercept not corrected): they show which prior and which dislike weight
+describe *enjoyment*, the simulator's realised satisfaction ``y = a - b + w_quality * c``.
+
+**Diagnostics.** The same text models without embedding centring
+(``ScenarioConfig.center_embeddings=False``), and with the 256-dim ``HashingEncoder`` instead of
+MiniLM, are fitted and scored on the same events so the value of centring and of text semantics
+is visible.
 """
 
 from __future__ import annotations
@@ -125,6 +138,8 @@ ITEM_PRIORS = ("popularity", "mean_rating")
 """item priors counted from the ratings of a period (``catalog_quality`` is the catalog's own)"""
 LIKE_THRESHOLD = 4.0
 """a rating >= this is a liked film (the positives)"""
+DISLIKE_THRESHOLD = 2.5
+"""a rating <= this is a disliked film (as in the personas' dislikes)"""
 PERSONA_FRACTION = 0.6
 """share of each user's ratings the fitted personas are written from"""
 TRAIN_FRACTION = 0.8
@@ -575,6 +590,8 @@ class HeldOut:
 
     liked: BoolArray
     """[n, n_items] held-out ratings >= 4"""
+    disliked: BoolArray
+    """[n, n_items] held-out ratings <= 2.5 (watched, not liked)"""
     unseen: BoolArray
     """[n, n_items] films the user never rated (in any period)"""
     neg_samples: dict[int, tuple[IntArray, IntArray]]
@@ -591,7 +608,8 @@ class HeldOut:
 
 def build_heldout(periods: pd.DataFrame, n_users: int, n_items: int, *,
                   ratios: Sequence[int] = RATIOS, rng: np.random.Generator,
-                  like_threshold: float = LIKE_THRESHOLD) -> HeldOut:
+                  like_threshold: float = LIKE_THRESHOLD,
+                  dislike_threshold: float = DISLIKE_THRESHOLD) -> HeldOut:
     """Held-out liked films and, per ratio, sampled unseen films (without replacement per user).
 
     One uniform key per (user, film) is drawn once; a user's unseen films sorted by key give the
@@ -604,6 +622,7 @@ def build_heldout(periods: pd.DataFrame, n_users: int, n_items: int, *,
         ratios: unseen films per liked film.
         rng: generator of the keys.
         like_threshold: lowest liked rating.
+        dislike_threshold: highest disliked rating.
 
     Raises:
         ValueError: the held-out period holds no liked film.
@@ -617,6 +636,9 @@ def build_heldout(periods: pd.DataFrame, n_users: int, n_items: int, *,
                          f"ratings is >= {like_threshold}, so there is nothing to evaluate")
     liked = np.zeros((n_users, n_items), bool)
     liked[hit["user"].to_numpy(), hit["item"].to_numpy()] = True
+    low = test[test["rating"] <= dislike_threshold]
+    disliked = np.zeros((n_users, n_items), bool)
+    disliked[low["user"].to_numpy(), low["item"].to_numpy()] = True
     unseen = np.ones((n_users, n_items), bool)
     unseen[periods["user"].to_numpy(), periods["item"].to_numpy()] = False
     keys = rng.random((n_users, n_items))
@@ -635,7 +657,8 @@ def build_heldout(periods: pd.DataFrame, n_users: int, n_items: int, *,
         capped[int(m)] = int((want > n_unseen).sum())
         rows, pos = np.nonzero(cols < take[:, None])
         samples[int(m)] = (rows.astype(np.int64), order[rows, pos].astype(np.int64))
-    return HeldOut(liked=liked, unseen=unseen, neg_samples=samples, n_capped_users=capped)
+    return HeldOut(liked=liked, disliked=disliked, unseen=unseen, neg_samples=samples,
+                   n_capped_users=capped)
 
 
 def _score_matrix(fit: ChoiceFit, world: World, prior: FloatArray | None) -> FloatArray:
@@ -651,6 +674,15 @@ def _score_matrix(fit: ChoiceFit, world: World, prior: FloatArray | None) -> Flo
     return v
 
 
+def _liked_vs_disliked(v: FloatArray, heldout: HeldOut) -> tuple[float, int]:
+    """Mean within-user AUC of held-out liked vs disliked films, and the number of users."""
+    both = np.flatnonzero(heldout.liked.any(axis=1) & heldout.disliked.any(axis=1))
+    if len(both) == 0:
+        return float("nan"), 0
+    auc, _ = per_user_auc(v[both], heldout.liked[both], heldout.disliked[both])
+    return float(np.nanmean(auc)), len(both)
+
+
 def evaluate(fit: ChoiceFit, world: World, prior: FloatArray | None, heldout: HeldOut
              ) -> dict[str, Any]:
     """Held-out AUC and yes/no decision metrics of a fitted model.
@@ -663,9 +695,12 @@ def evaluate(fit: ChoiceFit, world: World, prior: FloatArray | None, heldout: He
 
     Returns:
         ``auc`` (mean over users of the within-user AUC, held-out liked vs all unseen films),
-        ``auc_pairs`` (the same, users weighted by their pairs), ``n_users``, ``n_liked``, and
-        ``ratios``: ``"1:m"`` -> :func:`binary_metrics` of ``P > 0.5`` over the liked films and
-        the sampled unseen films of that ratio.
+        ``auc_pairs`` (the same, users weighted by their pairs), ``auc_liked_vs_disliked``
+        (within-user AUC of held-out liked vs held-out disliked films, mean over the
+        ``n_users_liked_vs_disliked`` users with both: does the model know what a user will
+        enjoy among what they watch), ``n_users``, ``n_liked``, and ``ratios``: ``"1:m"`` ->
+        :func:`binary_metrics` of ``P > 0.5`` over the liked films and the sampled unseen films
+        of that ratio.
 
     Raises:
         ValueError: no held-out liked film.
@@ -677,9 +712,11 @@ def evaluate(fit: ChoiceFit, world: World, prior: FloatArray | None, heldout: He
     auc, pairs = per_user_auc(v[users], heldout.liked[users], heldout.unseen[users])
     p_yes = expit(v - fit.no_click_utility) > 0.5
     pu, pi = np.nonzero(heldout.liked)
+    auc_ld, n_ld = _liked_vs_disliked(v, heldout)
     out: dict[str, Any] = {
         "auc": float(np.nanmean(auc)),
         "auc_pairs": float(np.nansum(auc * pairs) / pairs.sum()),
+        "auc_liked_vs_disliked": auc_ld, "n_users_liked_vs_disliked": n_ld,
         "n_users": len(users), "n_liked": len(pu), "ratios": {}}
     pos_pred = p_yes[pu, pi]
     for m, (nu, ni) in heldout.neg_samples.items():
@@ -701,6 +738,8 @@ class _Setup:
     periods: pd.DataFrame
     user_ids: npt.NDArray[np.str_]
     fit_pos: tuple[IntArray, IntArray]
+    fit_rated: tuple[IntArray, IntArray, FloatArray]
+    """fit-period (user, item, 1 liked / 0 disliked) of the films rated >= 4 or <= 2.5"""
     seen_fit: BoolArray
     priors_fit: dict[str, FloatArray]
     priors_eval: dict[str, FloatArray]
@@ -753,6 +792,9 @@ def _setup(data: MovieLensData, *, max_users: int | None, seed: int, persona_fra
     if fit_rows.empty:
         raise ValueError(f"the fit period holds no liked film (rating >= {LIKE_THRESHOLD}): "
                          f"nothing to fit")
+    fit_period = periods[periods["period"] == 1]
+    rated = fit_period[(fit_period["rating"] >= LIKE_THRESHOLD)
+                       | (fit_period["rating"] <= DISLIKE_THRESHOLD)]
     seen_fit = np.zeros((n_users, n_items), bool)
     train = periods[periods["period"] <= 1]
     seen_fit[train["user"].to_numpy(), train["item"].to_numpy()] = True
@@ -761,6 +803,8 @@ def _setup(data: MovieLensData, *, max_users: int | None, seed: int, persona_fra
     return _Setup(
         data=data, periods=periods, user_ids=user_ids,
         fit_pos=(fit_rows["user"].to_numpy(np.int64), fit_rows["item"].to_numpy(np.int64)),
+        fit_rated=(rated["user"].to_numpy(np.int64), rated["item"].to_numpy(np.int64),
+                   (rated["rating"] >= LIKE_THRESHOLD).to_numpy(np.float64)),
         seen_fit=seen_fit, priors_fit=priors_fit, priors_eval=priors_eval, heldout=heldout,
         personas_fit=_personas_for(data, persona_fraction, user_ids),
         personas_eval=_personas_for(data, train_fraction, user_ids))
@@ -816,7 +860,7 @@ def calibrate(data: MovieLensData, *, scenario: str = "ml-100k",
     timings["split_and_personas_s"] = time.perf_counter() - t
     rngs = RngStreams(seed).child("calibration")
     enc_name, enc = _encoder_of(encoder)
-    cfg = ScenarioConfig(name=scenario, encoder=enc_name if isinstance(encoder, str) else "minilm")
+    cfg = ScenarioConfig(name=scenario, encoder=enc_name or "custom")
     catalog = data.catalog
 
     def worlds(e: TextEncoder, label: str, c: ScenarioConfig = cfg) -> tuple[World, World]:
@@ -869,6 +913,25 @@ def calibrate(data: MovieLensData, *, scenario: str = "ml-100k",
         h_fit, h_eval = worlds(make_encoder("hashing"), "hashing")
         run(f"text+{best} (hashing)", h_fit, h_eval, best, text=True, enc_label="hashing")
         run("text-only (hashing)", h_fit, h_eval, None, text=True, enc_label="hashing")
+    # watched films only: what a user enjoys (the satisfaction side), liked vs disliked
+    rating_fits: dict[str, ChoiceFit] = {}
+    rating_evals: dict[str, dict[str, Any]] = {}
+    ru, ri, rl = setup.fit_rated
+    rated_events = Events(ru, ri, rl, np.zeros(0), np.zeros(0), np.zeros(0))
+    if 0 < rl.sum() < len(rl):
+        for name, prior_kind, text in (("text+mean_rating", "mean_rating", True),
+                                       ("text+popularity", "popularity", True),
+                                       ("text-only", None, True),
+                                       ("mean_rating-only", "mean_rating", False)):
+            ev = rated_events.with_features(
+                world_fit, None if prior_kind is None else setup.priors_fit[prior_kind])
+            fit = fit_choice_model(ev, text=text, prior=prior_kind is not None, balance=False)
+            v = _score_matrix(fit, world_eval, None if prior_kind is None
+                              else setup.priors_eval[prior_kind])
+            auc_ld, n_ld = _liked_vs_disliked(v, setup.heldout)
+            rating_fits[name] = fit
+            rating_evals[name] = {"auc_liked_vs_disliked": auc_ld,
+                                  "n_users_liked_vs_disliked": n_ld}
     timings["total_s"] = time.perf_counter() - t_start
 
     periods = setup.periods
@@ -879,6 +942,7 @@ def calibrate(data: MovieLensData, *, scenario: str = "ml-100k",
         "ratings_per_period": {PERIOD_NAMES[p]: int((periods["period"] == p).sum())
                                for p in range(3)},
         "fit_events": len(base), "fit_liked": base.n_pos,
+        "fit_rated_liked_or_disliked": len(rl), "fit_rated_liked": int(rl.sum()),
         "heldout_users_with_liked": len(setup.heldout.users),
         "heldout_liked": int(setup.heldout.liked.sum()),
         "heldout_capped_users": {f"1:{m}": c for m, c in setup.heldout.n_capped_users.items()}}
@@ -906,6 +970,8 @@ def calibrate(data: MovieLensData, *, scenario: str = "ml-100k",
         "fits": {k: f.to_dict() for k, f in fits.items()},
         "evaluation": evals,
         "models": meta,
+        "rating_fits": {k: f.to_dict() for k, f in rating_fits.items()},
+        "rating_evaluation": rating_evals,
         "timings": timings,
     }
 
@@ -918,6 +984,22 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
+def _fit_table(fits: dict[str, dict[str, Any]], intercept: str) -> list[str]:
+    lines = [f"| model | temperature | lam_dislike | w_prior | {intercept} | NLL/event |"
+             " converged |", "|---|---|---|---|---|---|---|"]
+    for name, f in fits.items():
+        se = f["std_err"]
+
+        def cell(key: str, f: dict = f, se: dict = se) -> str:
+            if se.get(key) is not None and not math.isnan(se[key]):
+                return f"{f[key]:.3f} ± {se[key]:.3f}"
+            return f"{f[key]:.3f}"
+        lines.append(f"| {name} | {cell('temperature')} | {cell('lam_dislike')} | "
+                     f"{cell('w_prior')} | {cell('no_click_utility')} | {f['nll']:.4f} | "
+                     f"{f['converged']} |")
+    return lines
+
+
 def format_report(results: dict[str, Any]) -> str:
     """Markdown tables of a :func:`calibrate` result: fitted constants, AUC, decision metrics."""
     lines = [f"## Calibration: {results['scenario']}, encoder {results['encoder']}, "
@@ -928,39 +1010,38 @@ def format_report(results: dict[str, Any]) -> str:
               f"{c['ratings_per_period']}, fit events {c['fit_events']} ({c['fit_liked']} liked), "
               f"held-out liked {c['heldout_liked']} of {c['heldout_users_with_liked']} users.", "",
               f"Position bias: {results['position_bias']}.", "",
-              "### Fitted constants (fit period; intercept at balanced odds)", "",
-              "| model | temperature | lam_dislike | w_prior | no_click_utility | NLL/event |"
-              " converged |", "|---|---|---|---|---|---|---|"]
-    for name, f in results["fits"].items():
-        se = f["std_err"]
-
-        def cell(key: str, f: dict = f, se: dict = se) -> str:
-            if key in se and not math.isnan(se[key]):
-                return f"{f[key]:.3f} ± {se[key]:.3f}"
-            return f"{f[key]:.3f}"
-        lines.append(f"| {name} | {cell('temperature')} | {cell('lam_dislike')} | "
-                     f"{cell('w_prior')} | {cell('no_click_utility')} | {f['nll']:.4f} | "
-                     f"{f['converged']} |")
+              "### Fitted constants (fit period; liked vs sampled unseen; intercept at balanced "
+              "odds; ± standard error)", "",
+              *_fit_table(results["fits"], "no_click_utility")]
     ratios = list(next(iter(results["evaluation"].values()))["ratios"])
     lines += ["", "### Held-out period", "",
               "| model | AUC | AUC (pair-weighted) | "
-              + " | ".join(f"{r} acc / prec / rec / F1" for r in ratios) + " |",
-              "|---|---|---|" + "---|" * len(ratios)]
+              + " | ".join(f"{r} acc / prec / rec / F1" for r in ratios)
+              + " | liked vs disliked AUC |",
+              "|---|---|---|" + "---|" * len(ratios) + "---|"]
     for name, ev in results["evaluation"].items():
         cells = [" / ".join(_fmt(ev["ratios"][r][k]) for k in
                             ("accuracy", "precision", "recall", "f1")) for r in ratios]
         lines.append(f"| {name} | {_fmt(ev['auc'])} | {_fmt(ev['auc_pairs'])} | "
-                     + " | ".join(cells) + " |")
+                     + " | ".join(cells) + f" | {_fmt(ev['auc_liked_vs_disliked'])} |")
     notes = [f"{k}: {m['note']}" for k, m in results["models"].items() if m["note"]]
     if notes:
         lines += ["", *[f"- {n}" for n in notes]]
+    if results.get("rating_fits"):
+        lines += ["", "### Watched films only: liked (>= 4) vs disliked (<= 2.5), fit period",
+                  "", *_fit_table(results["rating_fits"], "intercept"), "",
+                  "| model | held-out liked vs disliked AUC | users |", "|---|---|---|"]
+        for name, ev in results["rating_evaluation"].items():
+            lines.append(f"| {name} | {_fmt(ev['auc_liked_vs_disliked'])} | "
+                         f"{ev['n_users_liked_vs_disliked']} |")
     rec = results["recommended"]
     lines += ["", f"Recommended ({rec['model']}): "
               + ", ".join(f"{k} = {v:.3f}" for k, v in rec["choice_config"].items()),
               "For the current Catalog.quality: "
               + ", ".join(f"{k} = {v:.3f}" for k, v in
                           results["for_catalog_quality"]["choice_config"].items()),
-              "", "Timings: " + ", ".join(f"{k} {v:.1f}" for k, v in results["timings"].items()),
+              "", "Timings (s): " + ", ".join(f"{k} {v:.1f}"
+                                             for k, v in results["timings"].items()),
               ""]
     return "\n".join(lines)
 

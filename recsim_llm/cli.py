@@ -256,6 +256,35 @@ def report(
 
 
 @app.command()
+def calibrate(
+    scenario: Annotated[str, typer.Option(help="ml-100k or ml-latest-small")] = "ml-100k",
+    data: Annotated[Path | None, typer.Option(
+        help="dataset folder (default: ML-100K from the recbole wheel; ml-latest-small from "
+             "$RECSIM_LLM_DATA_DIR)")] = None,
+    encoder: Annotated[str, typer.Option(
+        help="minilm (bundled), hashing[:DIM], or a local Hugging Face model folder")] =
+    "minilm",
+    out: Annotated[Path | None, typer.Option(help="folder for results.json and report.md")] =
+    None,
+    max_users: Annotated[int | None, typer.Option(help="calibrate on a sample of users")] =
+    None,
+    seed: Annotated[int, typer.Option(help="seed of every sample")] = 0,
+) -> None:
+    """Fit the choice model's constants to MovieLens by maximum likelihood on the training
+    period and report held-out AUC and yes/no accuracy, precision, recall and F1 (1:1, 1:3,
+    1:9), next to a hashing-encoder and a popularity-only user model."""
+    from recsim_llm.calibration import calibrate_command
+
+    try:
+        res = calibrate_command(scenario, data, encoder, out, max_users, seed)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(res["report"])
+    for f in res.get("out_files", []):
+        typer.echo(f"wrote {f}")
+
+
+@app.command()
 def envs() -> None:
     """List the registered environment ids and scenarios."""
     from recsim_llm.envs.registration import ENV_SPECS
