@@ -34,23 +34,50 @@ def observation_space(dim: int) -> spaces.Box:
     return spaces.Box(low=-1.0, high=1.0, shape=(2 * dim + N_SCALARS,), dtype=np.float32)
 
 
+def _scalars(sim: Simulator, history: PlatformHistory, u: npt.NDArray[np.int64],
+             out: npt.NDArray[np.float32]) -> None:
+    cfg = sim.cfg
+    clicks, reqs = history.clicks[u], history.requests[u]
+    out[:, 0] = min(sim.day / cfg.horizon_days, 1.0)
+    out[:, 1] = sim.state.requests[u] / cfg.dynamics.max_session_len
+    out[:, 2] = np.where(reqs > 0, clicks / np.maximum(reqs, 1), 0.0)
+    out[:, 3] = np.minimum(np.log1p(clicks) / np.log1p(1000.0), 1.0)
+    out[:, 4] = clicks > 0
+    out[:, 5] = sim.n_available / sim.world.n_items
+
+
+def _embeddings(sim: Simulator, history: PlatformHistory, u: npt.NDArray[np.int64]
+                ) -> npt.NDArray[np.float32]:
+    d = sim.world.dim
+    out = np.zeros((len(u), 2 * d), np.float32)
+    out[:, :d] = history.profile(u)
+    last = history.last_clicked[u]
+    has = last >= 0
+    out[has, d:] = sim.world.item_emb[last[has]]
+    # float32 rounding may exceed unit norm by an ulp; the space is [-1, 1]
+    return np.clip(out, -1.0, 1.0, out=out)
+
+
 def observe(sim: Simulator, history: PlatformHistory,
             users: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float32]:
     """Observation rows of ``users`` (all users when None), shape [len(users), 2 d + 6]."""
     u = np.arange(sim.world.n_users) if users is None else users
-    d, cfg = sim.world.dim, sim.cfg
-    out = np.zeros((len(u), 2 * d + N_SCALARS), np.float32)
-    out[:, :d] = history.profile(u)
-    last = history.last_clicked[u]
-    has = last >= 0
-    out[has, d:2 * d] = sim.world.item_emb[last[has]]
-    clicks, reqs = history.clicks[u], history.requests[u]
-    s = out[:, 2 * d:]
-    s[:, 0] = min(sim.day / cfg.horizon_days, 1.0)
-    s[:, 1] = sim.state.requests[u] / cfg.dynamics.max_session_len
-    s[:, 2] = np.where(reqs > 0, clicks / np.maximum(reqs, 1), 0.0)
-    s[:, 3] = np.minimum(np.log1p(clicks) / np.log1p(1000.0), 1.0)
-    s[:, 4] = clicks > 0
-    s[:, 5] = sim.n_available / sim.world.n_items
-    np.clip(out, -1.0, 1.0, out=out)  # float32 rounding may exceed unit norm by an ulp
+    d = sim.world.dim
+    out = np.empty((len(u), 2 * d + N_SCALARS), np.float32)
+    out[:, :2 * d] = _embeddings(sim, history, u)
+    _scalars(sim, history, u, out[:, 2 * d:])
     return out
+
+
+def refresh(obs: npt.NDArray[np.float32], sim: Simulator, history: PlatformHistory,
+            changed: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    """Update all users' observation rows in place after a step that served ``changed``.
+
+    Only served users' click profiles can have changed, so only their embedding blocks are
+    recomputed; the counters are cheap and recomputed for everyone. Equal to ``observe``.
+    """
+    d = sim.world.dim
+    if len(changed):
+        obs[changed, :2 * d] = _embeddings(sim, history, changed)
+    _scalars(sim, history, np.arange(sim.world.n_users), obs[:, 2 * d:])
+    return obs

@@ -10,7 +10,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from recsim_llm.config import ScenarioConfig
-from recsim_llm.envs.observation import observation_space, observe
+from recsim_llm.envs.observation import observation_space, observe, refresh
 from recsim_llm.envs.single_user import REWARDS, make_config
 from recsim_llm.envs.spaces import SlateSpace
 from recsim_llm.history import PlatformHistory
@@ -89,7 +89,8 @@ class PopulationEnv(VectorEnv):
         self.history = PlatformHistory(self.num_envs, self.world.item_emb)
         self.sim.on_request.append(self.history.update)
         self.sim.reset()
-        return observe(self.sim, self.history), self._info(None)
+        self._obs = observe(self.sim, self.history)
+        return self._obs.copy(), self._info(None)
 
     def _info(self, fb: Feedback | None) -> dict[str, Any]:
         sim = self.sim
@@ -118,4 +119,5 @@ class PopulationEnv(VectorEnv):
             rewards[fb.users] = fb.satisfaction
         terminated = self.sim.state.churned.copy()
         truncated = np.full(self.num_envs, self.sim.done) & ~terminated
-        return observe(self.sim, self.history), rewards, terminated, truncated, self._info(fb)
+        refresh(self._obs, self.sim, self.history, fb.users)
+        return self._obs.copy(), rewards, terminated, truncated, self._info(fb)

@@ -301,3 +301,17 @@ def test_single_user_observation_hides_the_true_interest() -> None:
     env.sim.state.interest = -env.sim.state.interest
     env.sim.state.satisfaction = env.sim.state.satisfaction + 5.0
     np.testing.assert_array_equal(observe(env.sim, env.history)[0], obs)
+
+
+def test_population_observation_refresh_equals_full_observe() -> None:
+    """The env updates only served users' rows; the result must equal a full rebuild."""
+    env = gym.make_vec("recsim_llm/SyntheticUsersFast-v0", num_envs=60,
+                       vectorization_mode="vector_entry_point", horizon_days=4,
+                       config={"catalog": {"n_items": 60}})
+    obs, _ = env.reset(seed=3)
+    for _ in range(40):
+        obs, _, _, trunc, _ = env.step(env.action_space.sample())
+        inner = env.unwrapped if hasattr(env, "unwrapped") else env
+        np.testing.assert_array_equal(obs, observe(inner.sim, inner.history))
+        if trunc.all():
+            break
