@@ -96,6 +96,9 @@ def run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
             called and it sees the platform history as it was at the end of training
             (a frozen model replayed over the horizon). False = continual learning.
     """
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+    check_log_level(log_level)
     policy = make_policy(policy_spec) if isinstance(policy_spec, str) else policy_spec
     label = policy_spec if isinstance(policy_spec, str) else policy.name
     sim = Simulator(world, seed)
@@ -114,17 +117,23 @@ def run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
     frozen: PlatformHistory | None = None
     fingerprint = world_fingerprint(world) if checkpoint is not None else ""
 
+    run_key = {"policy": label, "seed": seed, "log_level": log_level, "train_days": train_days,
+               "freeze": freeze}
+
     def snapshot() -> dict[str, Any]:
-        return {"day": sim.day, "policy_name": label, "sim": sim.get_state(),
+        return {"day": sim.day, "run": run_key, "sim": sim.get_state(),
                 "history": history.state(), "recorder": rec.state(),
                 "trajectory": traj.state(), "policy": policy._state(),
                 "frozen": None if frozen is None else frozen.state()}
 
     if checkpoint is not None and checkpoint.exists():
         snap = load_checkpoint(checkpoint, fingerprint)
-        if snap["policy_name"] != label:
-            raise CheckpointError(f"checkpoint {checkpoint} belongs to policy "
-                                  f"{snap['policy_name']!r}, not {label!r}")
+        saved = snap.get("run", {})
+        for key, value in run_key.items():
+            if saved.get(key) != value:
+                raise CheckpointError(
+                    f"checkpoint {checkpoint} belongs to another run: its {key} is "
+                    f"{saved.get(key)!r}, not {value!r}; delete it to restart this run")
         sim.set_state(snap["sim"])
         history.set_state(snap["history"])
         rec.set_state(snap["recorder"])

@@ -175,7 +175,7 @@ def test_arrivals_of_items_and_users(arrivals_world: World) -> None:
     sim = Simulator(w, 0)
     sim.reset()
     n0 = w.cfg.population.n_users
-    assert w.n_users == n0 + 3 * w.cfg.horizon_days
+    assert w.n_users == n0 + 3 * (w.cfg.horizon_days - 1)  # arrivals on days 1 .. horizon - 1
     assert sim.n_available == w.cfg.catalog.n_items
     assert not sim.state.joined[n0:].any() and not sim.state.in_session[n0:].any()
     seen_available = {}

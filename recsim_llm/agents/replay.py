@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import Any
+
 from recsim_llm.agents.base import BasePolicy, IntArray, Observation
 from recsim_llm.analysis.trajectory import Trajectory
 
@@ -34,3 +36,10 @@ class ReplayPolicy(BasePolicy):
         out = np.tile(np.arange(self.ctx.slate_size, dtype=np.int64), (self.ctx.n_users, 1))
         out[users] = slates
         return out
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "i": self.i}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        super()._set_state(state)
+        self.i = int(state["i"])

@@ -32,19 +32,23 @@ class DailyRecorder:
         labels: constant columns, e.g. {"scenario": ..., "policy": ..., "seed": ...}.
         window: days of recommendations in the per-user exposure topic-entropy window.
         recent: clicks per user remembered for consumed-topic entropy and consumption overlap.
+        accuracy_sample: users (the first of the pair sample) whose first slate each day is
+            scored against the ground truth (precision/recall/MAP/NDCG at k).
         train_days: days labelled ``phase = "train"`` (the rest ``"eval"``).
         pair_sample: users (at most) among which each is paired with its most similar user by
             persona interest, for the Jaccard homogenization (Chaney et al. 2018).
     """
 
     def __init__(self, world: World, labels: dict[str, Any], window: int = 7, recent: int = 10,
-                 pair_sample: int = 2000, train_days: int = 0) -> None:
+                 pair_sample: int = 2000, accuracy_sample: int = 500,
+                 train_days: int = 0) -> None:
         self.world, self.labels, self.window = world, labels, int(window)
         self.train_days = int(train_days)
         n, cat = world.n_users, world.catalog
         self.k = world.cfg.slate_size
         self._topic_w = cat.topic_onehot()                          # [m, T]
         self._expo = np.zeros((self.window, n, cat.n_topics), np.int32)  # shown primary topics
+        self._expo_sum = np.zeros((n, cat.n_topics), np.int32)          # running window sum
         self._recent = np.full((n, recent), -1, np.int64)           # ring buffer of clicks
         self._ptr = np.zeros(n, np.int64)
         # Pairs by *true* initial preference; a fixed sample keeps this O(sample^2) once.
@@ -54,7 +58,8 @@ class DailyRecorder:
         self._pair_b = sample[M.nearest_neighbours(world.interest0[sample])] if n > 1 else sample
         self.rows: list[dict[str, Any]] = []
         self._prev_visited = np.zeros(n, bool)
-        self._accuracy = AccuracyProbe(world, self._pair_a)
+        # Accuracy needs scores over all items per evaluated user: a smaller fixed sample.
+        self._accuracy = AccuracyProbe(world, self._pair_a[:accuracy_sample])
         self.group_rows: list[dict[str, Any]] = []
         self._reset_day()
 
@@ -64,10 +69,12 @@ class DailyRecorder:
         self._requests = 0
         self._clicks = 0
         self._ild_sum = 0.0
-        self._expo[len(self.rows) % self.window] = 0
+        slot = self._expo[len(self.rows) % self.window]
+        self._expo_sum -= slot  # the day leaving the window
+        slot[:] = 0
 
-    _STATE = ("rows", "group_rows", "_recent", "_ptr", "_expo", "_impressions", "_requests",
-              "_clicks", "_ild_sum", "_prev_visited")
+    _STATE = ("rows", "group_rows", "_recent", "_ptr", "_expo", "_expo_sum", "_impressions",
+              "_requests", "_clicks", "_ild_sum", "_prev_visited")
 
     def state(self) -> dict[str, Any]:
         """Everything that changes during a run (for checkpoints)."""
@@ -96,8 +103,9 @@ class DailyRecorder:
         self._ild_sum += float(M.intra_list_diversity(fb.slate_mean_emb, self.k).sum())
         n, t = self._expo.shape[1:]
         flat = fb.users[:, None] * t + self.world.catalog.topics[fb.slates]
-        self._expo[len(self.rows) % self.window] += np.bincount(
-            flat.ravel(), minlength=n * t).reshape(n, t).astype(np.int32)
+        counts = np.bincount(flat.ravel(), minlength=n * t).reshape(n, t).astype(np.int32)
+        self._expo[len(self.rows) % self.window] += counts
+        self._expo_sum += counts
         if clicked.any():
             cu = fb.users[clicked]
             self._recent[cu, self._ptr[cu] % self._recent.shape[1]] = fb.items[clicked]
@@ -114,7 +122,7 @@ class DailyRecorder:
                                  self._topic_w[np.maximum(rec, 0)])     # [n, T]
         # Consumed-topic entropy over a full window only: fewer clicks would bias it low.
         full = alive & (rec[:, -1] >= 0)
-        expo = self._expo.sum(axis=0)                                       # [n, T]
+        expo = self._expo_sum                                               # [n, T]
         shown = alive & (expo.sum(axis=1) > 0)
         pa, pb = self._pair_a, self._pair_b
         both = alive[pa] & alive[pb] & (rec[pa, 0] >= 0) & (rec[pb, 0] >= 0)

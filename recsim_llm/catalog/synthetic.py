@@ -189,10 +189,10 @@ def generate_catalog(cfg: CatalogConfig, rng: np.random.Generator, horizon_days:
     Args:
         cfg: catalog configuration.
         rng: the ``items`` stream.
-        horizon_days: days over which new items arrive (0 = none).
+        horizon_days: the scenario's horizon; new items arrive on days 1 .. horizon_days - 1.
     """
     topics = TOPICS[: cfg.n_topics]
-    n_new = cfg.new_items_per_day * horizon_days
+    n_new = cfg.new_items_per_day * max(horizon_days - 1, 0)  # arrivals on days 1 .. horizon - 1
     n = cfg.n_items + n_new
     # Long tail of topic sizes: a few big topics, many small ones. The order of topics is
     # shuffled so that which topic is 'big' depends on the seed, not on the list above.

@@ -50,11 +50,12 @@ def generate_personas(cfg: PopulationConfig, topic_share: np.ndarray, rng: np.ra
         cfg: population configuration.
         topic_share: [n_topics] catalog share per topic (from the synthetic catalog).
         rng: the ``users`` stream.
-        horizon_days: days over which new users arrive.
+        horizon_days: the scenario's horizon; new users arrive on days 1 .. horizon_days - 1.
     """
     topics = TOPICS[: len(topic_share)]
     favs, dislikes = taste_group_topics(cfg.n_taste_groups, topic_share, rng)
-    n = cfg.n_users + cfg.new_users_per_day * horizon_days
+    # Arrivals on days 1 .. horizon_days - 1 (the last simulated day is horizon_days - 1).
+    n = cfg.n_users + cfg.new_users_per_day * max(horizon_days - 1, 0)
     g_main = cfg.n_taste_groups - 1
     p_groups = np.full(cfg.n_taste_groups, (1 - cfg.minority_share) / g_main)
     p_groups[-1] = cfg.minority_share

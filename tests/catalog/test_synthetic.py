@@ -62,9 +62,9 @@ def test_long_tail_of_topic_sizes() -> None:
 
 def test_new_items_arrive_in_order() -> None:
     cat = _cat(n_items=50, horizon=4, new_items_per_day=3)
-    assert cat.n_items == 50 + 3 * 4
+    assert cat.n_items == 50 + 3 * 3  # arrivals on days 1 .. horizon - 1
     assert np.all(np.diff(cat.arrival_day) >= 0)  # arrival-sorted: available ids are a prefix
-    np.testing.assert_array_equal(np.bincount(cat.arrival_day), [50, 3, 3, 3, 3])
+    np.testing.assert_array_equal(np.bincount(cat.arrival_day), [50, 3, 3, 3])
 
 
 def test_deterministic_per_seed() -> None:

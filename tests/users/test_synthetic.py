@@ -62,9 +62,10 @@ def test_minority_names_long_tail_topics() -> None:
 
 def test_arrivals() -> None:
     p = _personas(n_users=10, horizon=5, new_users_per_day=2)
-    assert p.n_users == 10 + 2 * 5
+    # arrivals on days 1 .. horizon - 1: the last simulated day is horizon - 1
+    assert p.n_users == 10 + 2 * 4
     assert p.arrival_day is not None
-    np.testing.assert_array_equal(np.bincount(p.arrival_day), [10, 2, 2, 2, 2, 2])
+    np.testing.assert_array_equal(np.bincount(p.arrival_day), [10, 2, 2, 2, 2])
 
 
 def test_deterministic_per_seed() -> None:
