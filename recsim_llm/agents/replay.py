@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import Any
+
+import numpy as np
 
 from recsim_llm.agents.base import BasePolicy, IntArray, Observation
 from recsim_llm.analysis.trajectory import Trajectory
