@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from recsim_llm import __version__
 from recsim_llm.agents.base import BasePolicy, Observation, PolicyContext
@@ -145,18 +146,26 @@ def run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
         if progress is not None:
             for d in range(sim.day):
                 progress(label, seed, d)
-    while not sim.done:
-        day = sim.day
-        learning = not freeze or day < train_days
-        if not learning and frozen is None:
-            frozen = PlatformHistory(world.n_users, world.item_emb)
-            frozen.set_state(history.state())
-        fb = sim.step(policy.act(observation(sim, history if learning else frozen, policy)))
-        if learning:
-            policy.observe(fb)
-        if (checkpoint is not None and sim.day != day and not sim.done
-                and sim.day % checkpoint_every == 0):
-            save_checkpoint(checkpoint, snapshot(), fingerprint)
+    # BLAS on one thread: a multi-threaded sgemm rounds differently, and a last-bit difference in
+    # a policy's scores can flip a ranking weeks later (measured: the same seed on 1 and 2
+    # OpenBLAS threads diverged on day 150). Pinning makes runs bit-identical on any machine
+    # setting; the simulation's own array work is single-threaded numpy anyway.
+    limiter = threadpool_limits(limits=1, user_api="blas")
+    try:
+        while not sim.done:
+            day = sim.day
+            learning = not freeze or day < train_days
+            if not learning and frozen is None:
+                frozen = PlatformHistory(world.n_users, world.item_emb)
+                frozen.set_state(history.state())
+            fb = sim.step(policy.act(observation(sim, history if learning else frozen, policy)))
+            if learning:
+                policy.observe(fb)
+            if (checkpoint is not None and sim.day != day and not sim.done
+                    and sim.day % checkpoint_every == 0):
+                save_checkpoint(checkpoint, snapshot(), fingerprint)
+    finally:
+        limiter.restore_original_limits()
     traj.finish(sim)
     return RunResult(daily=rec.rows, groups=rec.group_rows, final_history=history,
                      trajectory=traj, users=traj.users_table(labels))

