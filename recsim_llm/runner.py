@@ -97,6 +97,22 @@ def run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
             called and it sees the platform history as it was at the end of training
             (a frozen model replayed over the horizon). False = continual learning.
     """
+    # BLAS on one thread for the whole run, metrics included: a multi-threaded sgemm rounds
+    # differently, and a last-bit difference in a policy's scores can flip a ranking weeks later
+    # (measured: the same seed on 1 and 2 OpenBLAS threads diverged on day 150; the recorder's
+    # nearest-neighbour pairing changed at once). Pinning makes runs bit-identical whatever the
+    # machine's thread setting; the simulation's own array work is single-threaded numpy anyway.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_policy(world, policy_spec, seed, progress, log_level=log_level,
+                           checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                           train_days=train_days, freeze=freeze)
+
+
+def _run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
+               progress: DayCallback | None = None, *, log_level: str = "daily",
+               checkpoint: Path | None = None, checkpoint_every: int = 10,
+               train_days: int = 0, freeze: bool = False) -> RunResult:
+    """:func:`run_policy` without the BLAS thread limit."""
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
     check_log_level(log_level)
@@ -146,26 +162,18 @@ def run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
         if progress is not None:
             for d in range(sim.day):
                 progress(label, seed, d)
-    # BLAS on one thread: a multi-threaded sgemm rounds differently, and a last-bit difference in
-    # a policy's scores can flip a ranking weeks later (measured: the same seed on 1 and 2
-    # OpenBLAS threads diverged on day 150). Pinning makes runs bit-identical on any machine
-    # setting; the simulation's own array work is single-threaded numpy anyway.
-    limiter = threadpool_limits(limits=1, user_api="blas")
-    try:
-        while not sim.done:
-            day = sim.day
-            learning = not freeze or day < train_days
-            if not learning and frozen is None:
-                frozen = PlatformHistory(world.n_users, world.item_emb)
-                frozen.set_state(history.state())
-            fb = sim.step(policy.act(observation(sim, history if learning else frozen, policy)))
-            if learning:
-                policy.observe(fb)
-            if (checkpoint is not None and sim.day != day and not sim.done
-                    and sim.day % checkpoint_every == 0):
-                save_checkpoint(checkpoint, snapshot(), fingerprint)
-    finally:
-        limiter.restore_original_limits()
+    while not sim.done:
+        day = sim.day
+        learning = not freeze or day < train_days
+        if not learning and frozen is None:
+            frozen = PlatformHistory(world.n_users, world.item_emb)
+            frozen.set_state(history.state())
+        fb = sim.step(policy.act(observation(sim, history if learning else frozen, policy)))
+        if learning:
+            policy.observe(fb)
+        if (checkpoint is not None and sim.day != day and not sim.done
+                and sim.day % checkpoint_every == 0):
+            save_checkpoint(checkpoint, snapshot(), fingerprint)
     traj.finish(sim)
     return RunResult(daily=rec.rows, groups=rec.group_rows, final_history=history,
                      trajectory=traj, users=traj.users_table(labels))
