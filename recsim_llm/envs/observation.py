@@ -8,7 +8,7 @@ slice                  meaning
 ``[0, d)``             unit-norm mean embedding of the user's clicked items (0 if none)
 ``[d, 2d)``            embedding of the last clicked item (0 if none)
 ``2d + 0``             day / horizon
-``2d + 1``             requests so far in this session / max session length
+``2d + 1``             requests so far in this session (0 between sessions) / max length
 ``2d + 2``             click-through rate of the user so far
 ``2d + 3``             log1p(clicks so far) / log1p(1000), clipped to 1
 ``2d + 4``             1 if the user has clicked anything yet
@@ -39,7 +39,8 @@ def _scalars(sim: Simulator, history: PlatformHistory, u: npt.NDArray[np.int64],
     cfg = sim.cfg
     clicks, reqs = history.clicks[u], history.requests[u]
     out[:, 0] = min(sim.day / cfg.horizon_days, 1.0)
-    out[:, 1] = sim.state.requests[u] / cfg.dynamics.max_session_len
+    # From the platform's own log, not the simulator's hidden session state.
+    out[:, 1] = history.session_requests[u] / cfg.dynamics.max_session_len
     out[:, 2] = np.where(reqs > 0, clicks / np.maximum(reqs, 1), 0.0)
     out[:, 3] = np.minimum(np.log1p(clicks) / np.log1p(1000.0), 1.0)
     out[:, 4] = clicks > 0
