@@ -49,7 +49,7 @@ def simulate(
     "synthetic",
     policy: Annotated[list[str] | None, typer.Option(
         help="policy (repeat for several; paired on the same seeds): random, popular, greedy, "
-             "mmr, mmr:ALPHA, mf, oracle")] = None,
+             "mmr, mmr:ALPHA, mf, oracle, a saved policy file (.pkl), or sb3:MODEL.zip")] = None,
     users: Annotated[int | None, typer.Option(help="users on day 0")] = None,
     days: Annotated[int | None, typer.Option(help="simulated days (horizon)")] = None,
     seeds: Annotated[int | None, typer.Option(
@@ -75,16 +75,17 @@ def simulate(
     train_days: Annotated[int, typer.Option(
         help="length of a training phase (rows labelled phase=train, later days eval)")] = 0,
     freeze: Annotated[bool, typer.Option(
-        "--freeze", help="after --train-days the policies stop learning (frozen replay); "
-                         "default: continual learning")] = False,
+        "--freeze", help="after --train-days (from day 0 without it) the policies stop "
+                         "learning: a frozen replay; default: continual learning")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
     """Run policies x seeds over a scenario's horizon (paired seeds); write daily.csv,
     groups.csv, users.csv, trajectories and manifest.json to OUT. Rerunning the same command
     after an interruption resumes from the last checkpoint."""
-    from recsim_llm.agents.baselines import make_policy
+    from recsim_llm.agents.base import PolicyError
+    from recsim_llm.agents.registry import resolve_policy
     from recsim_llm.checkpoint import CheckpointError
-    from recsim_llm.config import ConfigError, ScenarioConfig
+    from recsim_llm.config import ConfigError, ScenarioConfig, merge_config
     from recsim_llm.runner import simulate as run_simulate
     from recsim_llm.scenarios import scenario_names
 
@@ -119,8 +120,8 @@ def simulate(
         _fail(f"[run] policies must be a list of policy names, got {policies!r}")
     try:
         for p in policies:
-            make_policy(p)
-    except ValueError as err:
+            resolve_policy(p)  # names, saved-policy files and sb3:PATH fail here, not later
+    except (ValueError, PolicyError) as err:
         _fail(str(err))
     n_seeds = seeds if seeds is not None else run.get("seeds", 1)
     first = seed_start if seed_start is not None else run.get("seed_start", 0)
@@ -134,7 +135,7 @@ def simulate(
     out = out or Path(run.get("out", "results/run"))
     data_path = data or run.get("data")
     try:
-        cfg = ScenarioConfig.from_dict({**ScenarioConfig().to_dict(), **_merge(scen)})
+        cfg = merge_config(ScenarioConfig(), scen)
     except (ConfigError, TypeError) as err:
         _fail(f"invalid configuration: {err}")
     seed_list = list(range(first, first + n_seeds))
@@ -170,25 +171,6 @@ def simulate(
             _fail(str(err))
     if not quiet:
         _summary(result.daily, out, time.perf_counter() - t0)
-
-
-def _merge(scen: dict[str, Any]) -> dict[str, Any]:
-    """Scenario table over the defaults, section by section."""
-    from recsim_llm.config import ScenarioConfig
-
-    base = ScenarioConfig().to_dict()
-    for k, v in scen.items():
-        if isinstance(base.get(k), dict) and not isinstance(v, dict):
-            _fail(f"config key {k!r} must be a table of {sorted(base[k])}, got {v!r}")
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            unknown = set(v) - set(base[k])
-            if unknown:
-                _fail(f"unknown config key(s) {[f'{k}.{u}' for u in sorted(unknown)]}; valid "
-                      f"keys of [{k}]: {sorted(base[k])}")
-            base[k] = {**base[k], **v}
-        else:
-            base[k] = v
-    return base
 
 
 def _summary(daily: Any, out: Path, seconds: float) -> None:

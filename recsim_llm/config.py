@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -281,13 +282,35 @@ def _from_dict(cls: type, data: dict[str, Any], prefix: str) -> Any:
     return cls(**kwargs)
 
 
-def override(cfg: ScenarioConfig, **dotted: Any) -> ScenarioConfig:
-    """Return ``cfg`` with dotted keys replaced.
+def merge_config(base: ScenarioConfig, nested: Mapping[str, Any] | None = None,
+                 dotted: Mapping[str, Any] | None = None) -> ScenarioConfig:
+    """The one place where configuration overrides are merged.
 
-    Example: ``override(cfg, **{"choice.temperature": 5, "horizon_days": 30})``.
+    Args:
+        base: the configuration overridden.
+        nested: a table such as a run file's ``[scenario]`` or an env's ``config=`` dict;
+            sections (``choice``, ``dynamics``, ...) are merged key by key, not replaced.
+        dotted: keys such as ``"population.n_users"`` or ``"horizon_days"``, applied last.
+    Raises:
+        ConfigError: an unknown key or section, a section that is not a table, a bad value —
+            naming the key.
     """
-    data = cfg.to_dict()
-    for key, value in dotted.items():
+    data = base.to_dict()
+    for key, value in (nested or {}).items():
+        if key in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config key {key!r} must be a table of "
+                                  f"{sorted(data[key])}, got {value!r}")
+            unknown = sorted(set(value) - set(data[key]))
+            if unknown:
+                raise ConfigError(f"unknown config key(s) {[f'{key}.{u}' for u in unknown]}; "
+                                  f"valid keys of [{key}]: {sorted(data[key])}")
+            data[key] = {**data[key], **value}
+        elif key not in data:
+            raise ConfigError(f"unknown config key {key!r}; valid keys: {sorted(data)}")
+        else:
+            data[key] = value
+    for key, value in (dotted or {}).items():
         parts = key.split(".")
         node = data
         for p in parts[:-1]:
@@ -298,3 +321,11 @@ def override(cfg: ScenarioConfig, **dotted: Any) -> ScenarioConfig:
             raise ConfigError(f"unknown config key {key!r}")
         node[parts[-1]] = value
     return ScenarioConfig.from_dict(data)
+
+
+def override(cfg: ScenarioConfig, **dotted: Any) -> ScenarioConfig:
+    """Return ``cfg`` with dotted keys replaced (see :func:`merge_config`).
+
+    Example: ``override(cfg, **{"choice.temperature": 5, "horizon_days": 30})``.
+    """
+    return merge_config(cfg, dotted=dotted)

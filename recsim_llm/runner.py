@@ -6,6 +6,7 @@ from the same initial users with the same exogenous draws, so policy differences
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import platform
@@ -20,8 +21,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from recsim_llm import __version__
-from recsim_llm.agents.base import BasePolicy, Observation, PolicyContext
-from recsim_llm.agents.baselines import make_policy
+from recsim_llm.agents.base import BasePolicy
+from recsim_llm.agents.registry import policy_label, resolve_policy
 from recsim_llm.analysis.recorder import DailyRecorder
 from recsim_llm.analysis.trajectory import TrajectoryLogger, check_log_level, save_trajectory
 from recsim_llm.checkpoint import (
@@ -31,7 +32,7 @@ from recsim_llm.checkpoint import (
     world_fingerprint,
 )
 from recsim_llm.config import ScenarioConfig
-from recsim_llm.history import PlatformHistory
+from recsim_llm.platform import Platform, PlatformLog
 from recsim_llm.rng import RngStreams
 from recsim_llm.scenarios import build_world
 from recsim_llm.simulator import Simulator, World
@@ -47,9 +48,11 @@ class RunResult:
 
     daily: list[dict[str, Any]]
     groups: list[dict[str, Any]]
-    final_history: PlatformHistory | None = None
+    final_log: PlatformLog | None = None
     trajectory: TrajectoryLogger | None = None
     users: pd.DataFrame | None = None
+    policy: BasePolicy | None = None
+    """the policy as it ended the run (trained, when it learned)"""
 
 
 @dataclass
@@ -60,42 +63,38 @@ class ExperimentResult:
     users: pd.DataFrame | None = None
 
 
-def policy_context(world: World) -> PolicyContext:
-    return PolicyContext(n_users=world.n_users, slate_size=world.cfg.slate_size,
-                         horizon_days=world.cfg.horizon_days, catalog=world.catalog,
-                         item_emb=world.item_emb, user_groups=dict(world.personas.groups))
-
-
-def observation(sim: Simulator, history: PlatformHistory, policy: BasePolicy) -> Observation:
-    return Observation(day=sim.day, tick=sim.tick, users=np.flatnonzero(sim.state.in_session),
-                       n_available=sim.n_available, history=history,
-                       simulator=sim if getattr(policy, "privileged", False) else None)
-
-
-def unit_name(policy_spec: str, seed: int) -> str:
+def unit_name(policy_label: str, seed: int) -> str:
     """File-safe name of one (policy, seed) run, e.g. ``mmr-0.3__seed2``."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in policy_spec)
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in policy_label)
     return f"{safe}__seed{seed}"
 
 
-def run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
+PolicySpec = str | Path | BasePolicy
+"""a spec string (``mmr:0.3``), a saved-policy file, or a policy object"""
+
+
+def run_policy(world: World, policy: PolicySpec, seed: int,
                progress: DayCallback | None = None, *, log_level: str = "daily",
                checkpoint: Path | None = None, checkpoint_every: int = 10,
-               train_days: int = 0, freeze: bool = False) -> RunResult:
+               train_days: int = 0, freeze: bool = False, label: str | None = None
+               ) -> RunResult:
     """Run one policy on ``world`` for the whole horizon and record the daily metrics.
 
     Args:
         world: the scenario's world (shared by all policies of a seed).
-        policy_spec: a policy name (see :func:`make_policy`) or a policy object.
+        policy: a spec, a saved-policy path, or a policy object (used as it is: binding keeps
+            its learned parameters, and it goes on learning unless frozen).
         seed: simulation seed (exogenous noise); the world fixes users and items.
         log_level: trajectory detail, see :mod:`recsim_llm.analysis.trajectory`.
         checkpoint: file to resume from (if it exists) and to write every
             ``checkpoint_every`` days; None = no checkpoints.
         train_days: length of the training phase (rows get ``phase = "train"``; later days
             ``"eval"``); 0 = no phases.
-        freeze: after the training phase the policy stops learning: ``observe`` is no longer
-            called and it sees the platform history as it was at the end of training
-            (a frozen model replayed over the horizon). False = continual learning.
+        freeze: after the training phase (from the start when ``train_days`` is 0) the policy
+            stops learning: ``observe`` and ``on_day_end`` are no longer called and it sees the
+            platform log as it was when it froze (a trained model replayed over the horizon).
+            False = continual learning.
+        label: the ``policy`` column of the rows (default: the spec or the policy's name).
     """
     # BLAS on one thread for the whole run, metrics included: a multi-threaded sgemm rounds
     # differently, and a last-bit difference in a policy's scores can flip a ranking weeks later
@@ -103,45 +102,50 @@ def run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
     # nearest-neighbour pairing changed at once). Pinning makes runs bit-identical whatever the
     # machine's thread setting; the simulation's own array work is single-threaded numpy anyway.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _run_policy(world, policy_spec, seed, progress, log_level=log_level,
+        return _run_policy(world, policy, seed, progress, log_level=log_level,
                            checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                           train_days=train_days, freeze=freeze)
+                           train_days=train_days, freeze=freeze, label=label)
 
 
-def _run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
-               progress: DayCallback | None = None, *, log_level: str = "daily",
-               checkpoint: Path | None = None, checkpoint_every: int = 10,
-               train_days: int = 0, freeze: bool = False) -> RunResult:
+def _run_policy(world: World, policy_spec: PolicySpec, seed: int,
+                progress: DayCallback | None, *, log_level: str, checkpoint: Path | None,
+                checkpoint_every: int, train_days: int, freeze: bool, label: str | None
+                ) -> RunResult:
     """:func:`run_policy` without the BLAS thread limit."""
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+    if train_days < 0:
+        raise ValueError(f"train_days must be >= 0, got {train_days}")
     check_log_level(log_level)
-    policy = make_policy(policy_spec) if isinstance(policy_spec, str) else policy_spec
-    label = policy_spec if isinstance(policy_spec, str) else policy.name
-    sim = Simulator(world, seed)
-    history = PlatformHistory(world.n_users, world.item_emb)
-    sim.on_request.append(history.update)
+    policy = resolve_policy(policy_spec)
+    label = label or policy_label(policy_spec)
+    platform = Platform(world, seed)
+    sim = platform.sim
     labels = {"scenario": world.cfg.name, "policy": label, "seed": seed}
-    if freeze and train_days < 1:
-        raise ValueError("freeze needs a training phase: train_days >= 1")
     rec = DailyRecorder(world, labels, train_days=train_days).attach(sim)
     traj = TrajectoryLogger(world, log_level).attach(sim)
-    if progress is not None:
-        sim.on_day_end.append(lambda s, d: progress(label, seed, d))
-    # The policy's stream depends on its name, so adding a policy disturbs no other stream.
-    policy.reset(policy_context(world), RngStreams(seed).fresh(f"policy/{label}"))
-    sim.reset()
-    frozen: PlatformHistory | None = None
-    fingerprint = world_fingerprint(world) if checkpoint is not None else ""
 
+    def learning(day: int) -> bool:
+        return not freeze or day < train_days
+
+    def day_end(_sim: Simulator, day: int) -> None:
+        if learning(day):
+            policy.on_day_end(platform.view(privileged=policy.privileged))
+        if progress is not None:
+            progress(label, seed, day)
+
+    sim.on_day_end.append(day_end)
+    # The policy's stream depends on its label, so adding a policy disturbs no other stream.
+    policy.bind(platform.context, RngStreams(seed).fresh(f"policy/{label}"))
+    platform.reset()
+    fingerprint = world_fingerprint(world) if checkpoint is not None else ""
     run_key = {"policy": label, "seed": seed, "log_level": log_level, "train_days": train_days,
                "freeze": freeze}
 
     def snapshot() -> dict[str, Any]:
-        return {"day": sim.day, "run": run_key, "sim": sim.get_state(),
-                "history": history.state(), "recorder": rec.state(),
-                "trajectory": traj.state(), "policy": policy._state(),
-                "frozen": None if frozen is None else frozen.state()}
+        return {"day": sim.day, "run": run_key, "platform": platform.state(),
+                "recorder": rec.state(), "trajectory": traj.state(),
+                "policy": policy.state_dict()}
 
     if checkpoint is not None and checkpoint.exists():
         snap = load_checkpoint(checkpoint, fingerprint)
@@ -151,32 +155,26 @@ def _run_policy(world: World, policy_spec: str | BasePolicy, seed: int,
                 raise CheckpointError(
                     f"checkpoint {checkpoint} belongs to another run: its {key} is "
                     f"{saved.get(key)!r}, not {value!r}; delete it to restart this run")
-        sim.set_state(snap["sim"])
-        history.set_state(snap["history"])
+        platform.set_state(snap["platform"])
         rec.set_state(snap["recorder"])
         traj.set_state(snap["trajectory"])
-        policy._set_state(snap["policy"])
-        if snap["frozen"] is not None:
-            frozen = PlatformHistory(world.n_users, world.item_emb)
-            frozen.set_state(snap["frozen"])
+        policy.load_state_dict(snap["policy"])
         if progress is not None:
             for d in range(sim.day):
                 progress(label, seed, d)
     while not sim.done:
         day = sim.day
-        learning = not freeze or day < train_days
-        if not learning and frozen is None:
-            frozen = PlatformHistory(world.n_users, world.item_emb)
-            frozen.set_state(history.state())
-        fb = sim.step(policy.act(observation(sim, history if learning else frozen, policy)))
-        if learning:
-            policy.observe(fb)
+        if not learning(day) and platform.frozen_log is None:
+            platform.freeze_log()
+        _fb, logged = platform.serve(policy.act(platform.view(privileged=policy.privileged)))
+        if learning(day):
+            policy.observe(logged)
         if (checkpoint is not None and sim.day != day and not sim.done
                 and sim.day % checkpoint_every == 0):
             save_checkpoint(checkpoint, snapshot(), fingerprint)
     traj.finish(sim)
-    return RunResult(daily=rec.rows, groups=rec.group_rows, final_history=history,
-                     trajectory=traj, users=traj.users_table(labels))
+    return RunResult(daily=rec.rows, groups=rec.group_rows, final_log=platform.log,
+                     trajectory=traj, users=traj.users_table(labels), policy=policy)
 
 
 def git_commit() -> str | None:
@@ -232,7 +230,7 @@ def _check_existing(out: Path, new: dict[str, Any]) -> None:
                 f"{new.get(key)!r} now). Use another --out, or delete the folder to start over")
 
 
-def simulate(cfg: ScenarioConfig, policies: Sequence[str], seeds: Sequence[int],
+def simulate(cfg: ScenarioConfig, policies: Sequence[PolicySpec], seeds: Sequence[int],
              out: str | Path | None = None, *, data_path: str | Path | None = None,
              encoder: TextEncoder | None = None, progress: DayCallback | None = None,
              log_level: str = "daily", checkpoint_every: int = 10, train_days: int = 0,
@@ -244,25 +242,31 @@ def simulate(cfg: ScenarioConfig, policies: Sequence[str], seeds: Sequence[int],
     ``out/parts``; running the same call again skips finished units and resumes the others
     from their checkpoints, ending with the same results as an uninterrupted run.
     ``train_days``/``freeze``: see :func:`run_policy` (train then frozen replay, or continual
-    learning). Finally
+    learning; ``freeze`` without training days replays a trained policy frozen). Finally
     ``daily.csv``, ``groups.csv``, ``users.csv`` and ``manifest.json`` are written atomically,
     and trajectories under ``out/trajectories`` (see ``log_level``).
+
+    ``policies`` holds spec strings (``"mmr:0.3"``, ``"sb3:runs/ppo/model.zip"``), paths of
+    policies saved with :meth:`~recsim_llm.agents.base.BasePolicy.save`, or policy objects.
+    Every (policy, seed) unit starts from the same policy: a fresh one for a spec, the saved
+    parameters for a file, and a copy of the object as it was passed (the object itself is not
+    changed), so seeds stay paired and independent.
     """
     if not policies:
         raise ValueError("give at least one policy")
-    for p in policies:
-        make_policy(p)  # fail fast on unknown names, before any encoding
-    if len(set(policies)) != len(policies):
-        raise ValueError(f"duplicate policies in {list(policies)}")
+    templates = [resolve_policy(p) for p in policies]  # fail fast, before any encoding
+    labels = [policy_label(p) for p in policies]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"duplicate policies in {labels}")
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"seeds must be distinct and non-empty, got {list(seeds)}")
     check_log_level(log_level)
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
     out_dir = None if out is None else Path(out)
-    info = manifest(cfg, policies, seeds, "", data_path)
-    if freeze and train_days < 1:
-        raise ValueError("freeze needs a training phase: train_days >= 1")
+    info = manifest(cfg, labels, seeds, "", data_path)
+    if train_days < 0:
+        raise ValueError(f"train_days must be >= 0, got {train_days}")
     info.update(log_level=log_level, result_format=RESULT_FORMAT, train_days=train_days,
                 freeze=freeze)
     if out_dir is not None:
@@ -276,28 +280,29 @@ def simulate(cfg: ScenarioConfig, policies: Sequence[str], seeds: Sequence[int],
     identity = None
     for seed in seeds:
         world: World | None = None
-        for spec in policies:
-            unit = unit_name(spec, seed)
+        for label, template in zip(labels, templates, strict=True):
+            unit = unit_name(label, seed)
             part = None if out_dir is None else out_dir / "parts" / f"{unit}.pkl"
             if part is not None and part.exists():
                 d, g, u = pd.read_pickle(part)
                 if progress is not None:
                     for day in range(cfg.horizon_days):
-                        progress(spec, seed, day)
+                        progress(label, seed, day)
             else:
                 if world is None:
                     encoder = encoder or make_encoder(cfg.encoder)
                     world = build_world(cfg, seed, encoder=encoder, data_path=data_path)
                     identity = world.encoder_identity
                 ckpt = None if out_dir is None else out_dir / "checkpoints" / f"{unit}.ckpt"
-                res = run_policy(world, spec, seed, progress, log_level=log_level,
+                fresh = copy.deepcopy(template)
+                res = run_policy(world, fresh, seed, progress, log_level=log_level,
                                  checkpoint=ckpt, checkpoint_every=checkpoint_every,
-                                 train_days=train_days, freeze=freeze)
+                                 train_days=train_days, freeze=freeze, label=label)
                 d, g, u = pd.DataFrame(res.daily), pd.DataFrame(res.groups), res.users
                 if out_dir is not None and part is not None:
                     assert res.trajectory is not None
                     save_trajectory(out_dir / "trajectories" / f"{unit}.npz", res.trajectory,
-                                    {"policy": spec, "seed": seed, "scenario": cfg.name})
+                                    {"policy": label, "seed": seed, "scenario": cfg.name})
                     write_atomic(part, lambda p, v=(d, g, u): pd.to_pickle(v, p))
                     if ckpt is not None and ckpt.exists():
                         ckpt.unlink()

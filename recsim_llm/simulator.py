@@ -101,13 +101,15 @@ class SlateError(ValueError):
 
 
 def validate_slates(slates: np.ndarray, n_users: int, slate_size: int, n_available: int,
-                    rows: IntArray | None = None) -> IntArray:
+                    rows: IntArray | None = None, user_ids: IntArray | None = None) -> IntArray:
     """Check a batch of slates and return it as int64; raise :class:`SlateError` naming the
     first offending user and slot.
 
     Args:
         slates: [n_users, slate_size] item ids.
         rows: users whose slates are used (others may hold placeholders); None = all.
+        user_ids: [n_users] the user each row belongs to, for the error message (None = the
+            row index).
     """
     arr = np.asarray(slates)
     if arr.shape != (n_users, slate_size):
@@ -120,7 +122,8 @@ def validate_slates(slates: np.ndarray, n_users: int, slate_size: int, n_availab
         raise SlateError(f"slates must be integer item ids, got dtype {arr.dtype}{where}")
     arr = arr.astype(np.int64, copy=False)
     sub = arr if rows is None else arr[rows]
-    user_of = (lambda r: r) if rows is None else (lambda r: int(rows[r]))
+    ids = rows if user_ids is None else user_ids
+    user_of = (lambda r: r) if ids is None else (lambda r: int(ids[r]))
     out = (sub < 0) | (sub >= n_available)
     if out.any():
         r, j = np.argwhere(out)[0]
@@ -227,10 +230,29 @@ class Simulator:
         """
         if self.done:
             raise RuntimeError("the simulation reached its horizon; call reset()")
+        idx = np.flatnonzero(self.state.in_session)
+        slates = validate_slates(slates, self.world.n_users, self.cfg.slate_size,
+                                 self.n_available, rows=idx)
+        return self._apply(np.take(slates, idx, axis=0), idx)
+
+    def serve(self, slates: np.ndarray, users: IntArray | None = None) -> Feedback:
+        """Like :meth:`step`, with one slate per *served* user only (cost grows with them).
+
+        Args:
+            slates: [m, slate_size] item ids, row j for the j-th in-session user (ascending).
+            users: the in-session users if the caller has them (saves a pass over the
+                population); must equal ``flatnonzero(state.in_session)``.
+        """
+        if self.done:
+            raise RuntimeError("the simulation reached its horizon; call reset()")
+        idx = np.flatnonzero(self.state.in_session) if users is None else users
+        S = validate_slates(slates, len(idx), self.cfg.slate_size, self.n_available,
+                            user_ids=idx)
+        return self._apply(S, idx)
+
+    def _apply(self, S: IntArray, idx: IntArray) -> Feedback:
+        """Choice and transition for users ``idx`` shown validated slates ``S`` [m, k]."""
         cfg, ch, dy, st = self.cfg, self.cfg.choice, self.cfg.dynamics, self.state
-        idx = np.flatnonzero(st.in_session)
-        slates = validate_slates(slates, self.world.n_users, cfg.slate_size, self.n_available,
-                                 rows=idx)
         n = self.world.n_users
         # Fixed-shape draws over all users: common random numbers across policies.
         if ch.model == "cascade":
@@ -239,7 +261,6 @@ class Simulator:
             u_all = self._rng_choice.random(n)
         eps_all = self._rng_sat.standard_normal(n)
 
-        S = np.take(slates, idx, axis=0)                   # [m, k]
         for hook in self.before_request:  # e.g. accuracy against the pre-request ground truth
             hook(self, idx, S)
         p = np.take(st.interest, idx, axis=0)              # [m, d]
@@ -386,3 +407,31 @@ class Simulator:
         self._rng_choice.bit_generator.state = snap["rng_choice"]
         self._rng_sat.bit_generator.state = snap["rng_sat"]
         self._rng_day.set_state(snap["rng_day"])
+
+    # ------------------------------------------------------------------ respawn (RL adapters)
+    def respawn(self, users: IntArray) -> None:
+        """Give churned ``users`` a fresh start now: initial interest, no fatigue, the initial
+        satisfaction, and a session that starts at once.
+
+        An RL library with autoreset needs every slot to continue after its episode ends; a
+        respawned user is a new account with the same persona. Raises ``ValueError`` for users
+        who have not churned.
+        """
+        users = np.asarray(users, np.int64)
+        st, dy = self.state, self.cfg.dynamics
+        if self.done:
+            raise RuntimeError("the simulation reached its horizon; call reset()")
+        if len(users) and not st.churned[users].all():
+            raise ValueError("only churned users can be respawned")
+        st.interest[users] = self.world.interest0[users]
+        st.fatigue[users] = 0.0
+        st.satisfaction[users] = dy.initial_satisfaction
+        st.churned[users] = False
+        st.joined[users] = True
+        st.days_absent[users] = 0
+        st.visited_today[users] = True
+        st.in_session[users] = True
+        st.budget[users] = dy.session_budget
+        st.misses[users] = 0
+        st.requests[users] = 0
+        st.day_sessions[users] += 1

@@ -30,10 +30,10 @@ from recsim_llm.checkpoint import (
 )
 from recsim_llm.cli import app
 from recsim_llm.config import ScenarioConfig
+from recsim_llm.platform import PolicyContext
 from recsim_llm.runner import (
     RESULT_FORMAT,
     IncompatibleRunError,
-    policy_context,
     run_policy,
     simulate,
     unit_name,
@@ -172,10 +172,11 @@ def test_mf_resume_restores_learned_state(world12: World, tmp_path: Path, train_
     assert snap["day"] == last
     assert snap["run"]["policy"] == "mf" and snap["run"]["seed"] == seed
     assert len(snap["recorder"]["rows"]) == last
-    assert (snap["frozen"] is not None) == (freeze and last > train_days)
+    assert (snap["platform"]["frozen_log"] is not None) == (freeze and last > train_days)
     # The checkpoint holds learned factors, not the initial ones.
-    assert snap["policy"]["U"].shape == full_policy.U.shape
-    assert not np.array_equal(snap["policy"]["b"], np.zeros_like(snap["policy"]["b"]))
+    assert snap["policy"]["params"]["U"].shape == full_policy.U.shape
+    b = snap["policy"]["params"]["b"]
+    assert not np.array_equal(b, np.zeros_like(b))
 
     resumed_policy = OnlineMFPolicy()
     seen: list[int] = []
@@ -204,8 +205,8 @@ def test_resume_without_restoring_mf_would_differ(world12: World, tmp_path: Path
         run_policy(world12, "mf", 1, stop_at(7), checkpoint=ck, checkpoint_every=EVERY)
     snap = read_checkpoint(ck)
     pol = OnlineMFPolicy()
-    pol.reset(policy_context(world12), np.random.default_rng(123))
-    snap["policy"] = {**snap["policy"], "U": pol.U, "V": pol.V, "b": pol.b}
+    pol.bind(PolicyContext.of(world12), np.random.default_rng(123))
+    snap["policy"] = {**snap["policy"], "params": pol.params()}
     save_checkpoint(ck, {k: v for k, v in snap.items() if k != "fingerprint"},
                     world_fingerprint(world12))
     res = run_policy(world12, "mf", 1, checkpoint=ck, checkpoint_every=EVERY)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from recsim_llm.agents.baselines import policy_names
+from recsim_llm.agents.registry import policy_names
 from recsim_llm.analysis.recorder import DAILY_COLUMNS
 from recsim_llm.cli import app
 from recsim_llm.envs import ENV_SPECS

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from recsim_llm.agents.base import Observation
 from recsim_llm.agents.baselines import GreedyPolicy
 from recsim_llm.cli import app
 from recsim_llm.config import ScenarioConfig
+from recsim_llm.platform import LoggedFeedback, PlatformView
 from recsim_llm.runner import run_policy, simulate
 from recsim_llm.scenarios import build_world
-from recsim_llm.simulator import Feedback, World
+from recsim_llm.simulator import World
 
 TRAIN = 3
 HORIZON = 7
@@ -30,13 +30,13 @@ class SpyGreedy(GreedyPolicy):
         self.observed_days: list[int] = []
         self.acted: list[tuple[int, int, int]] = []  # (day, history requests, history clicks)
 
-    def observe(self, feedback: Feedback) -> None:
+    def observe(self, feedback: LoggedFeedback) -> None:
         self.observed_days.append(feedback.day)
 
-    def act(self, obs: Observation) -> np.ndarray:
-        self.acted.append((obs.day, int(obs.history.requests.sum()),
-                           int(obs.history.clicks.sum())))
-        return super().act(obs)
+    def act(self, view: PlatformView) -> np.ndarray:
+        self.acted.append((view.day, int(view.log.requests.sum()),
+                           int(view.log.clicks.sum())))
+        return super().act(view)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +93,8 @@ def test_frozen_policy_sees_the_history_at_the_end_of_training(world: World) -> 
     assert frozen_clicks == daily.clicks[daily.day <= TRAIN].sum()
     assert frozen_requests > max(r for r, _ in train)  # includes the last training request
     # while the platform's own (returned) history kept counting
-    assert res.final_history is not None
-    assert res.final_history.requests.sum() == daily.requests.sum() > frozen_requests
+    assert res.final_log is not None
+    assert res.final_log.requests.sum() == daily.requests.sum() > frozen_requests
 
 
 def test_freeze_changes_a_learning_policy_only_after_training(world: World) -> None:
@@ -105,21 +105,28 @@ def test_freeze_changes_a_learning_policy_only_after_training(world: World) -> N
     assert not cont[cont.day > TRAIN].equals(frozen[frozen.day > TRAIN])
 
 
-def test_freeze_without_training_phase_is_refused(world: World, small_cfg: ScenarioConfig,
-                                                  tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="train_days >= 1"):
-        run_policy(world, "random", 0, train_days=0, freeze=True)
-    with pytest.raises(ValueError, match="train_days >= 1"):
-        simulate(small_cfg, ["random"], [0], train_days=0, freeze=True)
+def test_freeze_from_day_zero_never_learns(world: World) -> None:
+    """``freeze`` without a training phase replays the policy as it is: no observe, no
+    end-of-day hook, an empty frozen log."""
+    spy = SpyGreedy()
+    run_policy(world, spy, 0, train_days=0, freeze=True)
+    assert spy.observed_days == []
+    assert {(req, clicks) for _day, req, clicks in spy.acted} == {(0, 0)}
+
+
+def test_negative_train_days_refused(world: World, small_cfg: ScenarioConfig,
+                                     tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="train_days must be >= 0"):
+        run_policy(world, "random", 0, train_days=-1)
     out = tmp_path / "r"
-    with pytest.raises(ValueError, match="train_days >= 1"):
-        simulate(small_cfg, ["random"], [0], out=out, freeze=True)
+    with pytest.raises(ValueError, match="train_days must be >= 0"):
+        simulate(small_cfg, ["random"], [0], out=out, train_days=-1)
     assert not out.exists()  # refused before anything was written
     res = CliRunner().invoke(app, ["simulate", "--users", "30", "--days", "3", "--encoder",
-                                   "hashing:32", "--policy", "random", "--freeze", "--quiet",
-                                   "--out", str(out)])
+                                   "hashing:32", "--policy", "random", "--train-days", "-1",
+                                   "--quiet", "--out", str(out)])
     assert res.exit_code == 2
-    assert "train_days >= 1" in res.output
+    assert "train_days must be >= 0" in res.output
 
 
 def test_cli_train_days_and_freeze(tmp_path: Path) -> None:

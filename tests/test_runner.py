@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from recsim_llm import __version__
-from recsim_llm.agents.baselines import policy_names
+from recsim_llm.agents.registry import policy_names
 from recsim_llm.analysis.recorder import DAILY_COLUMNS
 from recsim_llm.config import ScenarioConfig
 from recsim_llm.runner import run_policy, simulate
@@ -105,9 +105,9 @@ def test_run_policy_is_deterministic(small_world: World) -> None:
     pd.testing.assert_frame_equal(pd.DataFrame(a.daily), pd.DataFrame(b.daily), check_exact=True)
     pd.testing.assert_frame_equal(pd.DataFrame(a.groups), pd.DataFrame(b.groups),
                                   check_exact=True)
-    assert a.final_history is not None
-    np.testing.assert_array_equal(a.final_history.item_clicks, b.final_history.item_clicks)
-    assert a.final_history.clicks.sum() == pd.DataFrame(a.daily).clicks.sum()
+    assert a.final_log is not None
+    np.testing.assert_array_equal(a.final_log.item_clicks, b.final_log.item_clicks)
+    assert a.final_log.clicks.sum() == pd.DataFrame(a.daily).clicks.sum()
 
 
 def test_unknown_policy_fails_fast_with_valid_names(small_cfg: ScenarioConfig,

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsim_llm.agents.baselines import make_policy
+from recsim_llm.agents.registry import make_policy
 from recsim_llm.config import ScenarioConfig
-from recsim_llm.history import PlatformHistory
+from recsim_llm.platform import Platform
 from recsim_llm.rng import RngStreams
-from recsim_llm.runner import observation, policy_context, run_policy
+from recsim_llm.runner import run_policy
 from recsim_llm.scenarios import build_world, scenario_names
 from recsim_llm.simulator import Feedback, Simulator, SlateError, World, validate_slates
 
@@ -222,19 +222,18 @@ def run_collect(world: World, spec: str, seed: int) -> tuple[list[Feedback], dic
     """Run a policy as the runner does; return the feedback and, per (day, tick), the states of
     the day's choice and satisfaction streams just before the draw."""
     policy = make_policy(spec)
-    sim = Simulator(world, seed)
-    history = PlatformHistory(world.n_users, world.item_emb)
-    sim.on_request.append(history.update)
+    plat = Platform(world, seed)
+    sim = plat.sim
     feedback: list[Feedback] = []
     sim.on_request.append(feedback.append)
-    policy.reset(policy_context(world), RngStreams(seed).fresh(f"policy/{spec}"))
-    sim.reset()
+    policy.bind(plat.context, RngStreams(seed).fresh(f"policy/{spec}"))
+    plat.reset()
     draws = {}
     while not sim.done:
         draws[(sim.day, sim.tick)] = (sim._rng_choice.bit_generator.state,
                                       sim._rng_sat.bit_generator.state)
-        fb = sim.step(policy.act(observation(sim, history, policy)))
-        policy.observe(fb)
+        _fb, logged = plat.serve(policy.act(plat.view(privileged=policy.privileged)))
+        policy.observe(logged)
     return feedback, draws
 
 

@@ -1,135 +1,192 @@
-"""The policy protocol: observe what a platform may know, act with a slate per user.
+"""The policy protocol and its lifecycle: bind, initialise, act, observe, end the day, save.
 
-A policy never sees the users' true interest, persona text, fatigue or item quality. Only a
-policy that declares ``privileged = True`` (the ``oracle`` upper bound) is handed the simulator.
+A policy sees a :class:`~recsim_llm.platform.PlatformView` — the platform's own logs and the
+public catalog — and never the users' true interests, persona texts, fatigue, or the items'
+appeal and value. Only a policy that declares ``privileged = True`` (the oracles, named so) is
+handed the simulator, as ``view.hidden``.
+
+The lifecycle separates what a run tells a policy from what the policy has learned, the way
+torch modules do::
+
+    policy.bind(ctx, rng)              # public, static facts of this run; keeps learned params
+    policy.load_state_dict(state)      # what was learned elsewhere
+    slates = policy.act(view)          # [m, k], one slate per served user
+    policy.observe(feedback)           # LoggedFeedback of that request
+    policy.on_day_end(view)            # after each day: where a ranker retrains on its logs
+
+``bind`` calls :meth:`BasePolicy.init_params` only when the policy has no parameters yet, so
+binding a trained policy to a new run never wipes what it learned.
 """
 
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from recsim_llm.catalog.base import Catalog
-from recsim_llm.history import PlatformHistory
-
-if TYPE_CHECKING:
-    from recsim_llm.simulator import Feedback, Simulator
+from recsim_llm.platform import LoggedFeedback, PlatformView, PolicyContext
 
 IntArray = npt.NDArray[np.int64]
 
-
-@dataclass(frozen=True)
-class PolicyContext:
-    """Static, public facts a policy gets once, at :meth:`Policy.reset`."""
-
-    n_users: int
-    slate_size: int
-    horizon_days: int
-    catalog: Catalog
-    """public item data (a policy must not read ``catalog.quality``, the hidden quality)"""
-    item_emb: npt.NDArray[np.float32]
-    """[n_items, d] embeddings of the public item texts"""
-    user_groups: dict[str, np.ndarray]
-    """public group labels per user"""
+SAVE_FORMAT = 1
+"""version of the file written by :meth:`BasePolicy.save`"""
 
 
-@dataclass(frozen=True)
-class Observation:
-    """What the platform knows at one request."""
-
-    day: int
-    tick: int
-    users: IntArray
-    """[m] users in a session now: their rows of the returned slates are used"""
-    n_available: int
-    """items [0, n_available) may be recommended"""
-    history: PlatformHistory
-    simulator: Simulator | None = None
-    """only for ``privileged`` policies (the oracle); None otherwise"""
+class PolicyError(ValueError):
+    """A policy was used wrongly: unbound, a state of another policy, a bad file."""
 
 
 @runtime_checkable
 class Policy(Protocol):
-    """``act`` returns slates [n_users, slate_size]; rows not in ``obs.users`` are ignored."""
+    """What the runner and the environments call. ``act`` returns [len(view.users), k]."""
 
     name: str
     privileged: bool
 
-    def reset(self, ctx: PolicyContext, rng: np.random.Generator) -> None: ...
+    def bind(self, ctx: PolicyContext, rng: np.random.Generator) -> None: ...
 
-    def act(self, obs: Observation) -> IntArray: ...
+    def act(self, view: PlatformView) -> IntArray: ...
 
-    def observe(self, feedback: Feedback) -> None: ...
+    def observe(self, feedback: LoggedFeedback) -> None: ...
 
-    def save(self, path: str | Path) -> None: ...
+    def on_day_end(self, view: PlatformView) -> None: ...
 
-    def load(self, path: str | Path) -> None: ...
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class BasePolicy:
-    """Shared plumbing: context, RNG, placeholder rows, pickled save/load of ``_state``."""
+    """Shared plumbing: binding, lazy parameter initialisation, state dicts, save/load.
 
-    name = "base"
-    privileged = False
+    Subclasses implement :meth:`rank` (or :meth:`act`), and when they learn,
+    :meth:`init_params`, :meth:`observe`, and :meth:`params` / :meth:`load_params`.
+    """
 
-    def reset(self, ctx: PolicyContext, rng: np.random.Generator) -> None:
+    name: str = "base"
+    privileged: ClassVar[bool] = False
+    spec: str = ""
+    """the spec the policy was built from (``mmr:0.3``), written into saved files"""
+
+    ctx: PolicyContext
+    rng: np.random.Generator
+
+    # ------------------------------------------------------------------ lifecycle
+    def bind(self, ctx: PolicyContext, rng: np.random.Generator) -> None:
+        """Attach the run's public context and the policy's random stream.
+
+        Parameters are initialised here only if the policy has none yet; a policy whose
+        parameters were learned or loaded keeps them (a ``PolicyError`` is raised if they do
+        not fit the new context, e.g. another catalog size).
+        """
         self.ctx = ctx
         self.rng = rng
+        if not self.has_params():
+            self.init_params()
+        else:
+            self.check_params(ctx)
 
-    def observe(self, feedback: Feedback) -> None:  # stateless by default
+    @property
+    def bound(self) -> bool:
+        return hasattr(self, "ctx")
+
+    def init_params(self) -> None:
+        """(Re)initialise learnable parameters from ``self.ctx`` and ``self.rng``."""
         return None
 
-    def act(self, obs: Observation) -> IntArray:
-        slates = np.tile(np.arange(self.ctx.slate_size, dtype=np.int64), (self.ctx.n_users, 1))
-        if len(obs.users):
-            slates[obs.users] = self.rank(obs)
-        return slates
+    def has_params(self) -> bool:
+        """Whether learnable parameters exist (stateless policies: always True)."""
+        return True
 
-    def rank(self, obs: Observation) -> IntArray:
-        """Slates of the users in ``obs.users``, shape [m, slate_size]."""
+    def check_params(self, ctx: PolicyContext) -> None:
+        """Raise :class:`PolicyError` if existing parameters do not fit ``ctx``."""
+        return None
+
+    def act(self, view: PlatformView) -> IntArray:
+        """One slate per served user, shape [len(view.users), slate_size]."""
+        if not self.bound:
+            raise PolicyError(f"policy {self.name!r} is not bound to a run: call bind() first")
+        if len(view.users) == 0:
+            return np.empty((0, view.slate_size), np.int64)
+        return self.rank(view)
+
+    def rank(self, view: PlatformView) -> IntArray:
+        """Slates of the users in ``view.users``, shape [m, slate_size]."""
         raise NotImplementedError
 
-    def _state(self) -> dict[str, Any]:
-        return {"rng": self.rng.bit_generator.state}
+    def observe(self, feedback: LoggedFeedback) -> None:  # stateless by default
+        return None
 
-    def _set_state(self, state: dict[str, Any]) -> None:
-        self.rng.bit_generator.state = state["rng"]
+    def on_day_end(self, view: PlatformView) -> None:
+        return None
+
+    # ------------------------------------------------------------------ state
+    def params(self) -> dict[str, Any]:
+        """Learned parameters (arrays or tensors); empty for stateless policies."""
+        return {}
+
+    def load_params(self, params: dict[str, Any]) -> None:
+        if params:
+            raise PolicyError(f"policy {self.name!r} has no parameters, got {sorted(params)}")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: learned params and the policy's RNG state."""
+        return {"policy": self.name, "params": self.params(),
+                "rng": self.rng.bit_generator.state if hasattr(self, "rng") else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or "params" not in state:
+            raise PolicyError(f"not a policy state dict: {type(state).__name__}")
+        if state.get("policy") != self.name:
+            raise PolicyError(f"state dict of a {state.get('policy')!r} policy cannot be loaded "
+                              f"into a {self.name!r} policy")
+        self.load_params(state["params"])
+        if state.get("rng") is not None and hasattr(self, "rng"):
+            self.rng.bit_generator.state = state["rng"]
 
     def save(self, path: str | Path) -> None:
+        """Write the spec and the learned parameters (not the RNG: a new run re-seeds it)."""
+        data = {"format": SAVE_FORMAT, "policy": self.name, "spec": self.spec or self.name,
+                "params": self.params()}
         with open(path, "wb") as fh:
-            pickle.dump({"policy": self.name, "state": self._state()}, fh)
+            pickle.dump(data, fh)
 
-    def load(self, path: str | Path) -> None:
-        with open(path, "rb") as fh:
-            data = pickle.load(fh)
-        if data.get("policy") != self.name:
-            raise ValueError(f"{path} holds a {data.get('policy')!r} policy, not {self.name!r}")
-        self._set_state(data["state"])
+    @classmethod
+    def load(cls, path: str | Path) -> BasePolicy:
+        """A policy rebuilt from its spec with the saved parameters (see :func:`load_policy`)."""
+        from recsim_llm.agents.registry import load_policy
+
+        policy = load_policy(path)
+        if not isinstance(policy, cls):
+            raise PolicyError(f"{path} holds a {policy.name!r} policy, not a {cls.__name__}")
+        return policy
 
 
 def topk_excluding(scores: npt.NDArray[np.floating], k: int, exclude: IntArray | None = None
                    ) -> IntArray:
     """Indices of the k best scores per row, best first, skipping excluded ids.
 
+    Works on a copy in the scores' own float dtype (a float32 block stays float32).
+
     Args:
-        scores: [m, a] scores of items 0..a-1.
+        scores: [m, a] scores of items 0..a-1 (not modified).
         exclude: [m, h] item ids to skip (-1 or ids >= a are ignored); None = nothing.
     Returns:
         [m, k] distinct item ids (excluded ones only if fewer than k others exist).
     """
-    scores = np.array(scores, dtype=np.float64, copy=True)
+    scores = np.asarray(scores)
+    scores = np.array(scores, dtype=scores.dtype if scores.dtype.kind == "f" else np.float64)
+    m, a = scores.shape
     if np.isnan(scores).any():
         r, c = np.argwhere(np.isnan(scores))[0]
         raise ValueError(f"NaN score for user row {r}, item {c}")
-    m, a = scores.shape
     if exclude is not None and exclude.size:
         rows = np.broadcast_to(np.arange(m)[:, None], exclude.shape)
         ok = (exclude >= 0) & (exclude < a)
+        # Excluded items sink below every real score but stay distinct from each other.
         scores[rows[ok], exclude[ok]] = -np.inf
     if k < a:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]

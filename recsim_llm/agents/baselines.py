@@ -1,19 +1,18 @@
 """Baseline policies: random, popular, content-greedy, MMR, and the (privileged) oracle.
 
 All rank for the in-session users at once with array operations. Content baselines do not
-re-recommend a user's recent clicks (:data:`recsim_llm.history.RECENT`), as deployed
+re-recommend a user's recent clicks (:data:`recsim_llm.platform.RECENT`), as deployed
 content-based recommenders usually don't; users without clicks yet (cold start) get random
 items, since no content signal exists for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 
-from recsim_llm.agents.base import BasePolicy, IntArray, Observation, topk_excluding
+from recsim_llm.agents.base import BasePolicy, IntArray, topk_excluding
+from recsim_llm.platform import PlatformView
+from recsim_llm.simulator import BLOCK
 from recsim_llm.users import dynamics as dyn
 
 
@@ -22,8 +21,8 @@ class RandomPolicy(BasePolicy):
 
     name = "random"
 
-    def rank(self, obs: Observation) -> IntArray:
-        keys = self.rng.random((len(obs.users), obs.n_available))
+    def rank(self, view: PlatformView) -> IntArray:
+        keys = self.rng.random((len(view.users), view.n_available))
         return np.argpartition(keys, self.ctx.slate_size - 1, axis=1)[:, : self.ctx.slate_size]
 
 
@@ -35,14 +34,14 @@ class PopularPolicy(BasePolicy):
 
     name = "popular"
 
-    def rank(self, obs: Observation) -> IntArray:
-        h, k, a = obs.history, self.ctx.slate_size, obs.n_available
+    def rank(self, view: PlatformView) -> IntArray:
+        h, k, a = view.log, self.ctx.slate_size, view.n_available
         # A global ranking, then per-user exclusion among the top k + h candidates.
         score = h.item_clicks[:a] + 0.5 * self.rng.random(a)
         n_cand = min(a, k + h.recent.shape[1])
         cand = np.argsort(-score, kind="stable")[:n_cand]
-        cand_scores = np.broadcast_to(score[cand], (len(obs.users), n_cand))
-        recent = h.recent[obs.users]
+        cand_scores = np.broadcast_to(score[cand], (len(view.users), n_cand))
+        recent = h.recent[view.users]
         # Map excluded item ids to their candidate column (or -1 when not a candidate).
         col_of = np.full(a, -1, np.int64)
         col_of[cand] = np.arange(n_cand)
@@ -55,19 +54,23 @@ class GreedyPolicy(BasePolicy):
 
     name = "greedy"
 
-    def relevance(self, obs: Observation) -> np.ndarray:
-        """[m, n_available] cosine relevance; random for users without clicks (cold start)."""
-        h, a = obs.history, obs.n_available
-        prof = h.profile(obs.users)
-        rel = prof @ self.ctx.item_emb[:a].T
-        cold = h.clicks[obs.users] == 0
+    def relevance(self, view: PlatformView, users: IntArray) -> np.ndarray:
+        """[len(users), n_available] cosine relevance; random for users without clicks."""
+        h, a = view.log, view.n_available
+        rel = h.profile(users) @ self.ctx.item_emb[:a].T
+        cold = h.clicks[users] == 0
         if cold.any():
             rel[cold] = self.rng.random((int(cold.sum()), a))
         return rel
 
-    def rank(self, obs: Observation) -> IntArray:
-        return topk_excluding(self.relevance(obs), self.ctx.slate_size,
-                              obs.history.recent[obs.users])
+    def rank(self, view: PlatformView) -> IntArray:
+        # Blocks of served users bound the [block, n_available] score matrix.
+        return np.concatenate([self.rank_block(view, view.users[lo:lo + BLOCK])
+                               for lo in range(0, len(view.users), BLOCK)])
+
+    def rank_block(self, view: PlatformView, users: IntArray) -> IntArray:
+        return topk_excluding(self.relevance(view, users), self.ctx.slate_size,
+                              view.log.recent[users])
 
 
 class MMRPolicy(GreedyPolicy):
@@ -85,41 +88,48 @@ class MMRPolicy(GreedyPolicy):
             raise ValueError(f"mmr alpha must be in [0, 1], got {alpha}")
         self.alpha, self.candidates = float(alpha), int(candidates)
 
-    def rank(self, obs: Observation) -> IntArray:
+    def rank_block(self, view: PlatformView, users: IntArray) -> IntArray:
         k = self.ctx.slate_size
-        rel = self.relevance(obs)
-        n_cand = min(obs.n_available, max(self.candidates, k))
-        recent = obs.history.recent[obs.users]                                  # [m, R]
-        cand = topk_excluding(rel, n_cand, recent)                              # [m, C]
-        # When C reaches the non-excluded items, recent clicks are among the candidates (last,
-        # but with their true relevance): place them only once nothing else is left.
-        excluded = (cand[:, :, None] == recent[:, None, :]).any(axis=2)         # [m, C]
-        crel = np.take_along_axis(rel, cand, axis=1)                            # [m, C]
-        cemb = self.ctx.item_emb[cand]                                          # [m, C, d]
-        m = len(obs.users)
-        rows = np.arange(m)
-        max_sim = np.full((m, n_cand), -np.inf)
-        taken = np.zeros((m, n_cand), bool)
-        out = np.empty((m, k), np.int64)
-        for j in range(k):  # loop over slots (k), never over users or items
-            div = np.where(np.isfinite(max_sim), max_sim, 0.0)
-            score = self.alpha * crel - (1.0 - self.alpha) * div
-            score[taken] = -np.inf
-            others_left = (~taken & ~excluded).any(axis=1, keepdims=True)
-            score[others_left & excluded] = -np.inf
-            pick = score.argmax(axis=1)
-            out[:, j] = cand[rows, pick]
-            taken[rows, pick] = True
-            sim = np.einsum("mcd,md->mc", cemb, cemb[rows, pick])
-            max_sim = np.maximum(max_sim, sim)
-        return out
+        rel = self.relevance(view, users)
+        return mmr_rerank(rel, self.ctx.item_emb, view.log.recent[users], k, self.alpha,
+                          self.candidates)
 
-    def _state(self) -> dict[str, Any]:
-        return {**super()._state(), "alpha": self.alpha, "candidates": self.candidates}
 
-    def _set_state(self, state: dict[str, Any]) -> None:
-        super()._set_state(state)
-        self.alpha, self.candidates = state["alpha"], state["candidates"]
+def mmr_rerank(rel: np.ndarray, item_emb: np.ndarray, recent: IntArray, k: int, alpha: float,
+               candidates: int) -> IntArray:
+    """Maximal Marginal Relevance over the top ``candidates`` items of ``rel``.
+
+    Args:
+        rel: [m, a] relevance of items 0..a-1.
+        item_emb: [>= a, d] unit item embeddings.
+        recent: [m, R] ids to place only once nothing else is left (-1 = none).
+    Returns:
+        [m, k] distinct ids.
+    """
+    m, a = rel.shape
+    n_cand = min(a, max(candidates, k))
+    cand = topk_excluding(rel, n_cand, recent)                              # [m, C]
+    # When C reaches the non-excluded items, recent clicks are among the candidates (last,
+    # but with their true relevance): place them only once nothing else is left.
+    excluded = (cand[:, :, None] == recent[:, None, :]).any(axis=2)         # [m, C]
+    crel = np.take_along_axis(rel, cand, axis=1)                            # [m, C]
+    cemb = item_emb[cand]                                                   # [m, C, d]
+    rows = np.arange(m)
+    max_sim = np.full((m, n_cand), -np.inf)
+    taken = np.zeros((m, n_cand), bool)
+    out = np.empty((m, k), np.int64)
+    for j in range(k):  # loop over slots (k), never over users or items
+        div = np.where(np.isfinite(max_sim), max_sim, 0.0)
+        score = alpha * crel - (1.0 - alpha) * div
+        score[taken] = -np.inf
+        others_left = (~taken & ~excluded).any(axis=1, keepdims=True)
+        score[others_left & excluded] = -np.inf
+        pick = score.argmax(axis=1)
+        out[:, j] = cand[rows, pick]
+        taken[rows, pick] = True
+        sim = np.einsum("mcd,md->mc", cemb, cemb[rows, pick])
+        max_sim = np.maximum(max_sim, sim)
+    return out
 
 
 class OraclePolicy(BasePolicy):
@@ -132,47 +142,21 @@ class OraclePolicy(BasePolicy):
     name = "oracle"
     privileged = True
 
-    def rank(self, obs: Observation) -> IntArray:
-        sim = obs.simulator
+    def rank(self, view: PlatformView) -> IntArray:
+        sim = view.hidden
         if sim is None:
             raise RuntimeError("the oracle needs the simulator (privileged observation)")
-        ch, st, a = sim.cfg.choice, sim.state, obs.n_available
+        ch, st, a = sim.cfg.choice, sim.state, view.n_available
         emb = sim.world.item_emb[:a]
-        u = obs.users
+        u = view.users
         aff = dyn.affinity(st.interest[u] @ emb.T, st.dislike[u] @ emb.T, ch.lam_dislike)
         bor = dyn.boredom(st.fatigue[u] @ emb.T, ch.beta_fatigue)
         v = ch.temperature * (aff - bor) + ch.w_quality * sim.world.catalog.quality[:a]
-        return topk_excluding(v, self.ctx.slate_size, obs.history.recent[u])
+        return topk_excluding(v, self.ctx.slate_size, view.log.recent[u])
 
 
-def _mf(**kw: Any) -> BasePolicy:
-    from recsim_llm.agents.collaborative import OnlineMFPolicy
-
-    return OnlineMFPolicy(**kw)
-
-
-POLICIES: dict[str, Callable[..., BasePolicy]] = {
-    "random": RandomPolicy, "popular": PopularPolicy, "greedy": GreedyPolicy,
-    "mmr": MMRPolicy, "oracle": OraclePolicy, "mf": _mf,
-}
-
-
-def policy_names() -> list[str]:
-    return sorted(POLICIES)
-
-
-def make_policy(spec: str) -> BasePolicy:
-    """Build a policy from a CLI name: ``random``, ``popular``, ``greedy``, ``oracle``, ``mf``
-    (online matrix factorisation), ``mmr`` or ``mmr:ALPHA`` (e.g. ``mmr:0.3``)."""
-    name, _, arg = spec.partition(":")
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {spec!r}; valid policies: {policy_names()} "
-                         f"(mmr takes an alpha, e.g. 'mmr:0.3')")
-    if arg:
-        if name != "mmr":
-            raise ValueError(f"policy {name!r} takes no argument, got {spec!r}")
-        try:
-            return MMRPolicy(alpha=float(arg))
-        except ValueError as err:
-            raise ValueError(f"bad policy {spec!r}: {err}") from None
-    return POLICIES[name]()
+def make_oracle(arg: str | None) -> OraclePolicy:
+    """``oracle``: the privileged myopic upper reference."""
+    if arg is not None:
+        raise ValueError(f"oracle takes no argument, got {arg!r}")
+    return OraclePolicy()

@@ -8,14 +8,13 @@ negatives. It is the collaborative baseline of the feedback-loop studies (Chaney
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from recsim_llm.agents.base import BasePolicy, IntArray, Observation, PolicyContext, topk_excluding
-
-if TYPE_CHECKING:
-    from recsim_llm.simulator import Feedback
+from recsim_llm.agents.base import BasePolicy, IntArray, PolicyError, topk_excluding
+from recsim_llm.agents.registry import register_policy
+from recsim_llm.platform import LoggedFeedback, PlatformView, PolicyContext
 
 
 class OnlineMFPolicy(BasePolicy):
@@ -36,25 +35,48 @@ class OnlineMFPolicy(BasePolicy):
             raise ValueError("mf needs rank >= 1, lr > 0, reg >= 0, epsilon in [0, 1]")
         self.n_factors, self.lr, self.reg, self.epsilon = rank, lr, reg, epsilon
 
-    def reset(self, ctx: PolicyContext, rng: np.random.Generator) -> None:
-        super().reset(ctx, rng)
+    def init_params(self) -> None:
+        ctx, rng = self.ctx, self.rng
         m = ctx.catalog.n_items
         self.U = (0.1 * rng.standard_normal((ctx.n_users, self.n_factors))).astype(np.float32)
         self.V = (0.1 * rng.standard_normal((m, self.n_factors))).astype(np.float32)
         self.b = np.zeros(m, np.float32)
 
-    def rank_items(self, obs: Observation) -> np.ndarray:
-        a = obs.n_available
-        return self.U[obs.users] @ self.V[:a].T + self.b[:a]
+    def has_params(self) -> bool:
+        return hasattr(self, "U")
 
-    def rank(self, obs: Observation) -> IntArray:
-        k, a = self.ctx.slate_size, obs.n_available
-        scores = self.rank_items(obs)
-        explore = self.rng.random((len(obs.users), a)) < self.epsilon * k / a
+    def check_params(self, ctx: PolicyContext) -> None:
+        want = {"U": (ctx.n_users, self.n_factors), "V": (ctx.catalog.n_items, self.n_factors)}
+        for key, shape in want.items():
+            if getattr(self, key).shape != shape:
+                raise PolicyError(f"mf parameters do not fit this run: {key} has shape "
+                                  f"{getattr(self, key).shape}, the run needs {shape} "
+                                  f"({ctx.n_users} users, {ctx.catalog.n_items} items)")
+
+    def params(self) -> dict[str, Any]:
+        return {"U": self.U.copy(), "V": self.V.copy(), "b": self.b.copy()}
+
+    def load_params(self, params: dict[str, Any]) -> None:
+        missing = {"U", "V", "b"} - set(params)
+        if missing:
+            raise PolicyError(f"mf parameters lack {sorted(missing)}")
+        self.U, self.V, self.b = (np.array(params[k], np.float32) for k in ("U", "V", "b"))
+        if self.U.shape[1] != self.n_factors:
+            raise PolicyError(f"mf parameters have rank {self.U.shape[1]}, this policy "
+                              f"{self.n_factors}")
+
+    def rank_items(self, view: PlatformView) -> np.ndarray:
+        a = view.n_available
+        return self.U[view.users] @ self.V[:a].T + self.b[:a]
+
+    def rank(self, view: PlatformView) -> IntArray:
+        k, a = self.ctx.slate_size, view.n_available
+        scores = self.rank_items(view)
+        explore = self.rng.random((len(view.users), a)) < self.epsilon * k / a
         scores = np.where(explore, np.inf, scores)  # random items jump to the top
-        return topk_excluding(scores, k, obs.history.recent[obs.users])
+        return topk_excluding(scores, k, view.log.recent[view.users])
 
-    def observe(self, fb: Feedback) -> None:
+    def observe(self, fb: LoggedFeedback) -> None:
         m = len(fb.users)
         if m == 0:
             return
@@ -80,9 +102,11 @@ class OnlineMFPolicy(BasePolicy):
         np.add.at(self.V, i, self.lr * (g[:, None] * pu - self.reg * qi))
         np.add.at(self.b, i, self.lr * g)
 
-    def _state(self) -> dict[str, Any]:
-        return {**super()._state(), "U": self.U.copy(), "V": self.V.copy(), "b": self.b.copy()}
 
-    def _set_state(self, state: dict[str, Any]) -> None:
-        super()._set_state(state)
-        self.U, self.V, self.b = state["U"].copy(), state["V"].copy(), state["b"].copy()
+def _make_mf(arg: str | None) -> OnlineMFPolicy:
+    if arg is not None:
+        raise ValueError(f"mf takes no argument, got {arg!r}")
+    return OnlineMFPolicy()
+
+
+register_policy("mf", _make_mf, "mf           online matrix factorisation on item ids (clicks)")

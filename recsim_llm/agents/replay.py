@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from recsim_llm.agents.base import BasePolicy, IntArray, Observation
+from recsim_llm.agents.base import BasePolicy, IntArray
 from recsim_llm.analysis.trajectory import Trajectory
+from recsim_llm.platform import PlatformView
 
 
 class ReplayPolicy(BasePolicy):
@@ -24,22 +25,21 @@ class ReplayPolicy(BasePolicy):
         self.log = trajectory.requests()
         self.i = 0
 
-    def act(self, obs: Observation) -> IntArray:
+    def rank(self, view: PlatformView) -> IntArray:
         if self.i >= len(self.log):
             raise RuntimeError(f"replay ran past the {len(self.log)} logged requests")
         day, tick, users, slates, _pos = self.log[self.i]
-        if (day, tick) != (obs.day, obs.tick) or not np.array_equal(users, obs.users):
+        if (day, tick) != (view.day, view.request) or not np.array_equal(users, view.users):
             raise RuntimeError(f"replay diverged at request {self.i}: log has day {day} tick "
-                               f"{tick} with {len(users)} users, simulator day {obs.day} tick "
-                               f"{obs.tick} with {len(obs.users)} users (other seed or config?)")
+                               f"{tick} with {len(users)} users, simulator day {view.day} tick "
+                               f"{view.request} with {len(view.users)} users (other seed or "
+                               f"config?)")
         self.i += 1
-        out = np.tile(np.arange(self.ctx.slate_size, dtype=np.int64), (self.ctx.n_users, 1))
-        out[users] = slates
-        return out
+        return np.asarray(slates, np.int64)
 
-    def _state(self) -> dict[str, Any]:
-        return {**super()._state(), "i": self.i}
+    def params(self) -> dict[str, Any]:
+        # The position in the log is what a resumed replay must continue from.
+        return {"i": self.i}
 
-    def _set_state(self, state: dict[str, Any]) -> None:
-        super()._set_state(state)
-        self.i = int(state["i"])
+    def load_params(self, params: dict[str, Any]) -> None:
+        self.i = int(params.get("i", 0))

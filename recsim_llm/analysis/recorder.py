@@ -101,11 +101,11 @@ class DailyRecorder:
         clicked = fb.clicked
         self._clicks += int(clicked.sum())
         self._ild_sum += float(M.intra_list_diversity(fb.slate_mean_emb, self.k).sum())
-        n, t = self._expo.shape[1:]
-        flat = fb.users[:, None] * t + self.world.catalog.topics[fb.slates]
-        counts = np.bincount(flat.ravel(), minlength=n * t).reshape(n, t).astype(np.int32)
-        self._expo[len(self.rows) % self.window] += counts
-        self._expo_sum += counts
+        # Scatter-add on the served rows only: O(m k) per request, not O(n_users * topics).
+        rows = np.broadcast_to(fb.users[:, None], fb.slates.shape)
+        topics = self.world.catalog.topics[fb.slates]
+        np.add.at(self._expo[len(self.rows) % self.window], (rows, topics), 1)
+        np.add.at(self._expo_sum, (rows, topics), 1)
         if clicked.any():
             cu = fb.users[clicked]
             self._recent[cu, self._ptr[cu] % self._recent.shape[1]] = fb.items[clicked]

@@ -1,4 +1,4 @@
-"""Flat observations built only from what a platform can know (its logs and item texts).
+"""Flat observations: a pure function of the platform view (its logs and the public catalog).
 
 Layout of one user's observation vector (float32, length ``2 d + N_SCALARS``):
 
@@ -15,7 +15,9 @@ slice                  meaning
 ``2d + 5``             share of the catalog available today
 =====================  ==========================================================
 
-Never included: the true interest, persona text, fatigue, satisfaction or item quality.
+Never included: the true interest, persona text, fatigue, satisfaction, appeal or value. The
+same function serves the environments and any policy replaying an agent trained on them, so a
+saved agent sees in the runner exactly what it saw in training.
 """
 
 from __future__ import annotations
@@ -24,61 +26,64 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
-from recsim_llm.history import PlatformHistory
-from recsim_llm.simulator import Simulator
+from recsim_llm.platform import PlatformView
 
 N_SCALARS = 6
 
 
+def observation_size(dim: int) -> int:
+    return 2 * dim + N_SCALARS
+
+
 def observation_space(dim: int) -> spaces.Box:
-    return spaces.Box(low=-1.0, high=1.0, shape=(2 * dim + N_SCALARS,), dtype=np.float32)
+    return spaces.Box(low=-1.0, high=1.0, shape=(observation_size(dim),), dtype=np.float32)
 
 
-def _scalars(sim: Simulator, history: PlatformHistory, u: npt.NDArray[np.int64],
-             out: npt.NDArray[np.float32]) -> None:
-    cfg = sim.cfg
-    clicks, reqs = history.clicks[u], history.requests[u]
-    out[:, 0] = min(sim.day / cfg.horizon_days, 1.0)
-    # From the platform's own log, not the simulator's hidden session state.
-    out[:, 1] = history.session_requests[u] / cfg.dynamics.max_session_len
+def _scalars(view: PlatformView, u: npt.NDArray[np.int64], out: npt.NDArray[np.float32]
+             ) -> None:
+    ctx, log = view.context, view.log
+    clicks, reqs = log.clicks[u], log.requests[u]
+    out[:, 0] = min(view.day / ctx.horizon_days, 1.0)
+    out[:, 1] = log.session_requests[u] / ctx.max_session_len
     out[:, 2] = np.where(reqs > 0, clicks / np.maximum(reqs, 1), 0.0)
     out[:, 3] = np.minimum(np.log1p(clicks) / np.log1p(1000.0), 1.0)
     out[:, 4] = clicks > 0
-    out[:, 5] = sim.n_available / sim.world.n_items
+    out[:, 5] = view.n_available / ctx.catalog.n_items
 
 
-def _embeddings(sim: Simulator, history: PlatformHistory, u: npt.NDArray[np.int64]
-                ) -> npt.NDArray[np.float32]:
-    d = sim.world.dim
+def _embeddings(view: PlatformView, u: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    d = view.item_emb.shape[1]
     out = np.zeros((len(u), 2 * d), np.float32)
-    out[:, :d] = history.profile(u)
-    last = history.last_clicked[u]
+    out[:, :d] = view.log.profile(u)
+    last = view.log.last_clicked[u]
     has = last >= 0
-    out[has, d:] = sim.world.item_emb[last[has]]
+    out[has, d:] = view.item_emb[last[has]]
     # float32 rounding may exceed unit norm by an ulp; the space is [-1, 1]
     return np.clip(out, -1.0, 1.0, out=out)
 
 
-def observe(sim: Simulator, history: PlatformHistory,
-            users: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float32]:
-    """Observation rows of ``users`` (all users when None), shape [len(users), 2 d + 6]."""
-    u = np.arange(sim.world.n_users) if users is None else users
-    d = sim.world.dim
-    out = np.empty((len(u), 2 * d + N_SCALARS), np.float32)
-    out[:, :2 * d] = _embeddings(sim, history, u)
-    _scalars(sim, history, u, out[:, 2 * d:])
+def observe(view: PlatformView, users: npt.NDArray[np.int64] | None = None
+            ) -> npt.NDArray[np.float32]:
+    """Observation rows of ``users`` (default: the users served now), [len(users), 2 d + 6]."""
+    u = view.users if users is None else users
+    d = view.item_emb.shape[1]
+    out = np.empty((len(u), observation_size(d)), np.float32)
+    out[:, :2 * d] = _embeddings(view, u)
+    _scalars(view, u, out[:, 2 * d:])
     return out
 
 
-def refresh(obs: npt.NDArray[np.float32], sim: Simulator, history: PlatformHistory,
+def refresh(obs: npt.NDArray[np.float32], view: PlatformView,
             changed: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-    """Update all users' observation rows in place after a step that served ``changed``.
+    """Update every user's row of ``obs`` [n, 2 d + 6] in place after a step that served
+    ``changed``.
 
     Only served users' click profiles can have changed, so only their embedding blocks are
-    recomputed; the counters are cheap and recomputed for everyone. Equal to ``observe``.
+    recomputed; the counters are cheap and recomputed for everyone. Equal to
+    ``observe(view, arange(n))``.
     """
-    d = sim.world.dim
+    d = view.item_emb.shape[1]
     if len(changed):
-        obs[changed, :2 * d] = _embeddings(sim, history, changed)
-    _scalars(sim, history, np.arange(sim.world.n_users), obs[:, 2 * d:])
+        obs[changed, :2 * d] = _embeddings(view, changed)
+    _scalars(view, np.arange(obs.shape[0]), obs[:, 2 * d:])
     return obs

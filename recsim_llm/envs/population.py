@@ -10,12 +10,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from recsim_llm.config import ScenarioConfig
+from recsim_llm.envs.actions import make_action_mode
+from recsim_llm.envs.core import check_reward, env_world, rewards_of
 from recsim_llm.envs.observation import observation_space, observe, refresh
-from recsim_llm.envs.single_user import REWARDS, make_config
 from recsim_llm.envs.spaces import SlateSpace
-from recsim_llm.history import PlatformHistory
-from recsim_llm.scenarios import build_world
-from recsim_llm.simulator import Feedback, Simulator, World
+from recsim_llm.platform import Platform, PolicyContext
+from recsim_llm.simulator import World
 from recsim_llm.text import TextEncoder
 
 
@@ -24,29 +24,46 @@ class PopulationEnv(VectorEnv):
     ``num_envs`` = the scenario's users, stepped together as array operations: one step serves
     one request to every user who is in a session. Users who are not in a session (they did not
     come back today, their session ended, or they churned) are *masked*, not removed: shapes stay
-    static, their slate rows are ignored and their rewards are 0. Days, sessions, return visits
-    and churn advance inside ``step``. The same user model as ``SingleUserEnv``.
+    static, their action rows are ignored and their rewards are 0. Days, sessions, return visits
+    and churn advance inside ``step``. The same user model and the same stepping core
+    (:class:`~recsim_llm.platform.Platform`) as ``SingleUserEnv`` and the runner.
 
     ## Observation Space
-    ``Box(-1, 1, (num_envs, 2 d + 6), float32)``, one row per user as in ``SingleUserEnv``.
+    ``Box(-1, 1, (num_envs, 2 d + 6), float32)``, one row per user as in ``SingleUserEnv``: a
+    pure function of the platform view (:mod:`recsim_llm.envs.observation`).
 
     ## Action Space
-    ``SlateSpace(n_items, slate_size, n_slates=num_envs)``: a slate of distinct ids per user.
-    Only rows of in-session users are checked and used; a bad row raises ``ValueError`` naming
-    the user and the slot.
+    One row per user of the mode's single-user space (:mod:`recsim_llm.envs.actions`):
+    ``action_mode="slate"`` (default): ``SlateSpace(n_items, k, n_slates=num_envs)``, strict;
+    ``"scores"``: ``Box(-1, 1, (num_envs, n_items))``; ``"query"``:
+    ``Box(-1, 1, (num_envs, q))``; ``"strategy"``: ``MultiDiscrete([n_strategies] * num_envs)``.
+    Only rows of in-session users are used; a bad slate row raises ``ValueError`` naming the
+    user and the slot. ``action_space.sample()`` yields valid actions only.
 
     ## Rewards
-    Per user: a click (1/0) or the realised satisfaction (``reward="satisfaction"``); 0 for
-    masked users.
+    Per served user: a click (``reward="click"``), the logged dwell signal of a click
+    (``"dwell"``) or the hidden realised satisfaction (``"satisfaction"``); 0 for masked users.
 
     ## Episode End
-    ``terminated[u]`` is True once user u has churned (and stays True: churned users never come
-    back). ``truncated`` is True for every user at the horizon. There is no autoreset
-    (``AutoresetMode.DISABLED``): call ``reset()`` to start a new population run.
+    ``terminated[u]`` is True exactly once, at the step in which user u churns; the user then
+    stays masked (rewards 0, actions ignored). ``truncated`` is True at the horizon for every
+    user who has not churned. Each user is one episode (``RecordEpisodeStatistics`` counts
+    ``num_envs`` episodes). There is no autoreset (``AutoresetMode.DISABLED``): stepping past
+    the horizon raises; call ``reset()`` to start a new population run. For SB3, which
+    needs autoreset, use :class:`recsim_llm.envs.sb3.PopulationVecEnv`.
 
     ## Info
-    ``in_session`` (mask of users to serve at the *next* step), ``served`` (mask of users served
-    by this step), ``churned``, ``day``, ``n_available``, ``clicked_item`` (-1 = none).
+    Arrays over users, each with its ``_key`` mask (Gymnasium's vector convention):
+    ``in_session`` (users to serve at the *next* step), ``served`` (users served by this step),
+    ``churned``, ``day``, ``n_available``, and ``clicked_item`` (-1 = none; masked to served
+    users).
+
+    ## Arguments
+    ``num_envs`` (users), ``scenario``, ``config`` (``ScenarioConfig`` or nested dict),
+    ``encoder``, ``data_path``, ``world_seed``, ``reward``, ``action_mode``, ``strategies``
+    (strategy mode), ``query_dim`` (query mode), ``horizon_days``, ``slate_size``,
+    ``embedding_dim``, ``world`` (a prebuilt world). Unknown keyword arguments raise
+    ``TypeError``.
 
     ## Version History
     * v0: initial release.
@@ -58,66 +75,103 @@ class PopulationEnv(VectorEnv):
     def __init__(self, num_envs: int | None = None, scenario: str | None = None,
                  config: ScenarioConfig | dict | None = None,
                  encoder: TextEncoder | str | None = None, data_path: str | Path | None = None,
-                 world_seed: int = 0, reward: str = "click", horizon_days: int | None = None,
+                 world_seed: int = 0, reward: str = "click", action_mode: str = "slate",
+                 strategies: list[str] | tuple[str, ...] | None = None,
+                 query_dim: int | None = None, horizon_days: int | None = None,
                  slate_size: int | None = None, embedding_dim: int | None = None,
-                 world: World | None = None, **_: Any) -> None:
-        if reward not in REWARDS:
-            raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
-        if world is None:
-            cfg = make_config(config, scenario, horizon_days=horizon_days, slate_size=slate_size,
-                              embedding_dim=embedding_dim,
-                              encoder=encoder if isinstance(encoder, str) else None)
-            if num_envs is not None:
-                pop = {**cfg.to_dict()["population"], "n_users": int(num_envs)}
-                cfg = ScenarioConfig.from_dict({**cfg.to_dict(), "population": pop})
-            world = build_world(cfg, world_seed, data_path=data_path,
-                                encoder=None if isinstance(encoder, str) else encoder)
-        self.world, self.cfg, self.reward_kind = world, world.cfg, reward
-        self.num_envs = world.n_users
-        self.single_observation_space = observation_space(world.dim)
+                 world: World | None = None, render_mode: str | None = None) -> None:
+        check_reward(reward)
+        if render_mode is not None:
+            raise ValueError(f"PopulationEnv has no render modes, got {render_mode!r}")
+        self.world = env_world(world=world, config=config, scenario=scenario, encoder=encoder,
+                               data_path=data_path, world_seed=world_seed, n_users=num_envs,
+                               horizon_days=horizon_days, slate_size=slate_size,
+                               embedding_dim=embedding_dim)
+        self.cfg, self.reward_kind = self.world.cfg, reward
+        self.num_envs = self.world.n_users
+        self.platform: Platform | None = None
+        self.mode = make_action_mode(action_mode, PolicyContext.of(self.world),
+                                     strategies=strategies, query_dim=query_dim)
+        self.action_mode = action_mode
+        self.single_observation_space = observation_space(self.world.dim)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.single_action_space = SlateSpace(world.n_items, self.cfg.slate_size)
-        self.action_space = SlateSpace(world.n_items, self.cfg.slate_size, n_slates=self.num_envs)
-        self.sim: Simulator | None = None
+        self.single_action_space = self.mode.space()
+        if isinstance(self.single_action_space, SlateSpace):
+            self.action_space = SlateSpace(self.world.n_items, self.cfg.slate_size,
+                                           n_slates=self.num_envs)
+        else:
+            self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._churned = np.zeros(self.num_envs, bool)
+
+    @property
+    def sim(self) -> Any:
+        return None if self.platform is None else self.platform.sim
 
     def reset(self, *, seed: int | None = None, options: dict | None = None
               ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         if seed is not None:
             self.action_space.seed(seed)
-        self.sim = Simulator(self.world, int(self.np_random.integers(2**31 - 1)))
-        self.history = PlatformHistory(self.num_envs, self.world.item_emb)
-        self.sim.on_request.append(self.history.update)
-        self.sim.reset()
-        self._obs = observe(self.sim, self.history)
+        sim_seed = int(self.np_random.integers(2**31 - 1))
+        self.platform = Platform(self.world, sim_seed)
+        self.platform.reset()
+        self.mode.bind(sim_seed)
+        self._churned = self.platform.sim.state.churned.copy()
+        self._sync_spaces()
+        self._obs = observe(self.platform.view(), np.arange(self.num_envs))
         return self._obs.copy(), self._info(None)
 
-    def _info(self, fb: Feedback | None) -> dict[str, Any]:
-        sim = self.sim
-        assert sim is not None
-        n = self.num_envs
+    def _sync_spaces(self) -> None:
+        assert self.platform is not None
+        for space in (self.action_space, self.single_action_space):
+            if isinstance(space, SlateSpace):
+                space.n_available = self.platform.sim.n_available
+
+    def _info(self, served_users: np.ndarray | None, clicked: np.ndarray | None = None
+              ) -> dict[str, Any]:
+        assert self.platform is not None
+        sim, n = self.platform.sim, self.num_envs
         served = np.zeros(n, bool)
         clicked_item = np.full(n, -1, np.int64)
-        if fb is not None:
-            served[fb.users] = True
-            clicked_item[fb.users] = fb.items
-        return {"in_session": sim.state.in_session.copy(), "served": served,
-                "churned": sim.state.churned.copy(), "day": np.full(n, sim.day),
-                "n_available": np.full(n, sim.n_available), "clicked_item": clicked_item}
+        if served_users is not None and clicked is not None:
+            served[served_users] = True
+            clicked_item[served_users] = clicked
+        every = np.ones(n, bool)
+        return {"in_session": sim.state.in_session.copy(), "_in_session": every,
+                "served": served, "_served": every,
+                "churned": sim.state.churned.copy(), "_churned": every,
+                "day": np.full(n, sim.day), "_day": every,
+                "n_available": np.full(n, sim.n_available), "_n_available": every,
+                "clicked_item": clicked_item, "_clicked_item": served}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                                  dict[str, Any]]:
-        if self.sim is None:
+        if self.platform is None:
             raise RuntimeError("call reset() before step()")
-        if self.sim.done:
+        if self.platform.done:
             raise RuntimeError("the population reached its horizon; call reset()")
-        fb = self.sim.step(actions)
+        acts = np.asarray(actions)
+        if acts.ndim == 0 or acts.shape[0] != self.num_envs:
+            raise ValueError(f"actions must have one row per user ({self.num_envs}), got shape "
+                             f"{acts.shape}")
+        view = self.platform.view()
+        slates = self.mode.to_slates(acts[view.users], view)
+        fb, logged = self.platform.serve(slates)
         rewards = np.zeros(self.num_envs, np.float64)
-        if self.reward_kind == "click":
-            rewards[fb.users] = fb.clicked
-        else:
-            rewards[fb.users] = fb.satisfaction
-        terminated = self.sim.state.churned.copy()
-        truncated = np.full(self.num_envs, self.sim.done) & ~terminated
-        refresh(self._obs, self.sim, self.history, fb.users)
-        return self._obs.copy(), rewards, terminated, truncated, self._info(fb)
+        rewards[fb.users] = rewards_of(self.reward_kind, fb, logged)
+        churned = self.platform.sim.state.churned
+        terminated = churned & ~self._churned          # True once, at the churning step
+        self._churned = churned.copy()
+        truncated = np.full(self.num_envs, self.platform.done) & ~churned
+        self._sync_spaces()
+        refresh(self._obs, self.platform.view(), fb.users)
+        return (self._obs.copy(), rewards, terminated, truncated,
+                self._info(fb.users, logged.items))
+
+    def respawn(self, users: np.ndarray) -> None:
+        """Replace churned ``users`` by new accounts with the same personas, starting a session
+        now; their logs are forgotten (used by the SB3 adapter's autoreset)."""
+        assert self.platform is not None
+        self.platform.respawn(users)
+        self._churned[users] = False
+        refresh(self._obs, self.platform.view(), np.asarray(users, np.int64))

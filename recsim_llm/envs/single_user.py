@@ -9,36 +9,13 @@ import gymnasium as gym
 import numpy as np
 
 from recsim_llm.config import ScenarioConfig
+from recsim_llm.envs.actions import make_action_mode
+from recsim_llm.envs.core import check_reward, env_world, rewards_of
 from recsim_llm.envs.observation import observation_space, observe
 from recsim_llm.envs.spaces import SlateSpace
-from recsim_llm.history import PlatformHistory
-from recsim_llm.scenarios import build_world
+from recsim_llm.platform import Platform, PolicyContext
 from recsim_llm.simulator import Simulator, SlateError, World
 from recsim_llm.text import TextEncoder
-
-REWARDS = ("click", "satisfaction")
-
-
-def make_config(config: ScenarioConfig | dict | None, scenario: str | None,
-                **overrides: Any) -> ScenarioConfig:
-    """A ScenarioConfig from a config object or nested dict, with top-level overrides."""
-    if config is None:
-        base = ScenarioConfig().to_dict()
-    elif isinstance(config, ScenarioConfig):
-        base = config.to_dict()
-    elif isinstance(config, dict):
-        base = ScenarioConfig().to_dict()
-        for k, v in config.items():
-            if isinstance(v, dict) and isinstance(base.get(k), dict):
-                base[k] = {**base[k], **v}
-            else:
-                base[k] = v
-    else:
-        raise TypeError(f"config must be a ScenarioConfig, a dict or None, got {type(config)}")
-    if scenario is not None:
-        base["name"] = scenario
-    base.update({k: v for k, v in overrides.items() if v is not None})
-    return ScenarioConfig.from_dict(base)
 
 
 def user_world(world: World, user: int) -> World:
@@ -69,24 +46,37 @@ class SingleUserEnv(gym.Env):
     interest, fatigue and item quality are never observed.
 
     ## Action Space
-    :class:`~recsim_llm.envs.spaces.SlateSpace`: ``slate_size`` distinct item ids among the
-    ``n_items`` of the catalog (a ``MultiDiscrete``). Items not yet arrived, repeated ids, wrong
-    shapes or dtypes raise ``ValueError`` naming the user and slot.
+    Chosen with ``action_mode`` (:mod:`recsim_llm.envs.actions`):
+
+    * ``"slate"`` (default): :class:`~recsim_llm.envs.spaces.SlateSpace`, ``slate_size``
+      distinct item ids (a ``MultiDiscrete``), used as given. Items not yet arrived, repeated
+      ids, wrong shapes or dtypes raise ``ValueError`` naming the user and slot.
+    * ``"scores"``: ``Box(-1, 1, (n_items,))``, a score per item; the slate is the k best among
+      the items available today (recent clicks skipped).
+    * ``"query"``: ``Box(-1, 1, (q,))``, a point in the first ``query_dim`` (16) principal
+      directions of the item embeddings; the slate is the k available items with the largest
+      dot product (recent clicks skipped).
+    * ``"strategy"``: ``Discrete(len(strategies))``, which named ranker (default greedy,
+      mmr:0.3, popular, random) serves this request.
+
+    ``action_space.sample()`` yields valid actions only (slates among the available items).
 
     ## Rewards
-    ``reward="click"``: 1 for a click, 0 otherwise. ``reward="satisfaction"``: the realised
-    satisfaction of the consumed item (``no_click_satisfaction`` when nothing is clicked).
+    ``reward="click"``: 1 for a click, 0 otherwise. ``"dwell"``: the logged dwell signal of a
+    click (0 otherwise). ``"satisfaction"``: the hidden realised satisfaction of the consumed
+    item (``no_click_satisfaction`` when nothing is clicked).
 
     ## Episode End
     Terminated when the user churns (absent ``churn_after_days`` days in a row); truncated at
     the scenario's horizon.
 
     ## Arguments
-    ``scenario`` (``synthetic``, ``ml-100k``, ``ml-latest-small``), ``config`` (ScenarioConfig or
-    nested dict), ``encoder`` (TextEncoder; default from the config, cached), ``data_path``,
-    ``user`` (fixed user index, else drawn at each reset), ``world_seed`` (catalog and
-    personas), ``reward``, plus top-level overrides ``horizon_days``, ``slate_size``,
-    ``embedding_dim``.
+    ``scenario`` (``synthetic``, ``ml-100k``, ``ml-latest-small``, ``goodbooks``), ``config``
+    (ScenarioConfig or nested dict), ``encoder`` (TextEncoder; default from the config, cached),
+    ``data_path``, ``user`` (fixed user index, else drawn at each reset), ``world_seed``
+    (catalog and personas), ``reward``, ``action_mode``, ``strategies``, ``query_dim``, plus
+    top-level overrides ``horizon_days``, ``slate_size``, ``embedding_dim``. Unknown keyword
+    arguments raise ``TypeError``.
 
     ## Version History
     * v0: initial release.
@@ -97,44 +87,60 @@ class SingleUserEnv(gym.Env):
     def __init__(self, scenario: str | None = None, config: ScenarioConfig | dict | None = None,
                  encoder: TextEncoder | str | None = None, data_path: str | Path | None = None,
                  user: int | None = None, world_seed: int = 0, reward: str = "click",
-                 horizon_days: int | None = None, slate_size: int | None = None,
-                 embedding_dim: int | None = None, world: World | None = None,
-                 render_mode: str | None = None) -> None:
-        if reward not in REWARDS:
-            raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+                 action_mode: str = "slate", strategies: list[str] | tuple[str, ...] | None = None,
+                 query_dim: int | None = None, horizon_days: int | None = None,
+                 slate_size: int | None = None, embedding_dim: int | None = None,
+                 world: World | None = None, render_mode: str | None = None) -> None:
+        check_reward(reward)
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
-        if world is None:
-            enc = encoder if not isinstance(encoder, str) else None
-            cfg = make_config(config, scenario, horizon_days=horizon_days, slate_size=slate_size,
-                              embedding_dim=embedding_dim,
-                              encoder=encoder if isinstance(encoder, str) else None)
-            world = build_world(cfg, world_seed, encoder=enc, data_path=data_path)
-        self.world, self.cfg, self.reward_kind = world, world.cfg, reward
+        self.world = env_world(world=world, config=config, scenario=scenario, encoder=encoder,
+                               data_path=data_path, world_seed=world_seed,
+                               horizon_days=horizon_days, slate_size=slate_size,
+                               embedding_dim=embedding_dim)
+        self.cfg, self.reward_kind = self.world.cfg, reward
         self.render_mode = render_mode
-        if user is not None and not 0 <= user < world.n_users:
-            raise ValueError(f"user must be in [0, {world.n_users}), got {user}")
+        if user is not None and not 0 <= user < self.world.n_users:
+            raise ValueError(f"user must be in [0, {self.world.n_users}), got {user}")
         self.fixed_user = user
-        self.observation_space = observation_space(world.dim)
-        self.action_space = SlateSpace(world.n_items, self.cfg.slate_size)
-        self.sim: Simulator | None = None
+        self.action_mode = action_mode
+        self.mode = make_action_mode(action_mode, PolicyContext.of(user_world(self.world, 0)),
+                                     strategies=strategies, query_dim=query_dim)
+        self.observation_space = observation_space(self.world.dim)
+        self.action_space = self.mode.space()
+        self.platform: Platform | None = None
         self.user = -1
+
+    @property
+    def sim(self) -> Simulator | None:
+        return None if self.platform is None else self.platform.sim
 
     def reset(self, *, seed: int | None = None, options: dict | None = None
               ) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
+        if seed is not None:
+            self.action_space.seed(seed)
         user = (options or {}).get("user", self.fixed_user)
         self.user = int(self.np_random.integers(self.world.n_users)) if user is None else int(user)
         if not 0 <= self.user < self.world.n_users:  # -1 would silently pick the last user
             raise ValueError(f"user must be in [0, {self.world.n_users}), got {user}")
-        self.sim = Simulator(user_world(self.world, self.user),
-                             int(self.np_random.integers(2**31 - 1)))
-        self.history = PlatformHistory(1, self.world.item_emb)
-        self.sim.on_request.append(self.history.update)
-        self.sim.reset()
-        return observe(self.sim, self.history)[0], self._info()
+        sim_seed = int(self.np_random.integers(2**31 - 1))
+        self.platform = Platform(user_world(self.world, self.user), sim_seed)
+        self.platform.reset()
+        self.mode.bind(sim_seed)
+        self._sync_space()
+        return self._observe(), self._info()
 
-    def _info(self, fb: Any = None) -> dict[str, Any]:
+    def _sync_space(self) -> None:
+        assert self.platform is not None
+        if isinstance(self.action_space, SlateSpace):
+            self.action_space.n_available = self.platform.sim.n_available
+
+    def _observe(self) -> np.ndarray:
+        assert self.platform is not None
+        return observe(self.platform.view(), np.zeros(1, np.int64))[0]
+
+    def _info(self, fb: Any = None, logged: Any = None) -> dict[str, Any]:
         sim = self.sim
         assert sim is not None
         info: dict[str, Any] = {"user": self.user,
@@ -145,36 +151,38 @@ class SingleUserEnv(gym.Env):
             item = int(fb.items[0])
             info.update(clicked_item=item, position=int(fb.positions[0]),
                         satisfaction=float(fb.satisfaction[0]),
+                        # 0.0 without a click (NaN would make same-seed infos compare unequal)
+                        dwell=float(np.nan_to_num(logged.dwell[0], nan=0.0)),
+                        slate=np.asarray(fb.slates[0]).copy(),
                         clicked_title=self.world.catalog.titles[item] if item >= 0 else "",
                         session_ended=bool(fb.session_ended[0]))
         return info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        if self.sim is None:
+        if self.platform is None:
             raise RuntimeError("call reset() before step()")
-        if self.sim.done or self.sim.state.churned[0]:
+        if self.platform.done or self.platform.sim.state.churned[0]:
             raise RuntimeError("the episode has ended; call reset()")
-        slate = np.asarray(action)
-        if slate.shape != (self.cfg.slate_size,):
+        view = self.platform.view()
+        act = np.asarray(action)
+        if self.action_mode == "slate" and act.shape != (self.cfg.slate_size,):
             raise SlateError(f"slate of user {self.user} must have shape "
-                             f"({self.cfg.slate_size},), got {slate.shape}")
+                             f"({self.cfg.slate_size},), got {act.shape}")
         try:
-            fb = self.sim.step(slate[None, :])
+            slates = self.mode.to_slates(act[None, ...], view)
+            fb, logged = self.platform.serve(slates)
         except SlateError as err:
             raise SlateError(str(err).replace("user 0", f"user {self.user}")) from None
-        clicked = bool(fb.clicked[0])
-        if self.reward_kind == "click":
-            reward = float(clicked)
-        else:
-            reward = float(fb.satisfaction[0])
-        terminated = bool(self.sim.state.churned[0])
-        truncated = bool(self.sim.done and not terminated)
-        obs = observe(self.sim, self.history)[0]
-        return obs, reward, terminated, truncated, self._info(fb)
+        reward = float(rewards_of(self.reward_kind, fb, logged)[0])
+        terminated = bool(self.platform.sim.state.churned[0])
+        truncated = bool(self.platform.done and not terminated)
+        self._sync_space()
+        return self._observe(), reward, terminated, truncated, self._info(fb, logged)
 
     def render(self) -> str | None:
-        if self.render_mode != "ansi" or self.sim is None:
+        if self.render_mode != "ansi" or self.platform is None:
             return None
-        st = self.sim.state
-        return (f"user {self.user} day {self.sim.day} request {int(st.requests[0])} "
-                f"clicks {int(self.history.clicks[0])} satisfaction {st.satisfaction[0]:.3f}")
+        st = self.platform.sim.state
+        return (f"user {self.user} day {self.platform.sim.day} request {int(st.requests[0])} "
+                f"clicks {int(self.platform.log.clicks[0])} "
+                f"satisfaction {st.satisfaction[0]:.3f}")

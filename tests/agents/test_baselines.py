@@ -8,40 +8,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsim_llm.agents.base import BasePolicy, Observation, Policy, topk_excluding
-from recsim_llm.agents.baselines import (
-    POLICIES,
-    GreedyPolicy,
-    MMRPolicy,
-    OraclePolicy,
-    PopularPolicy,
-    make_policy,
-    policy_names,
-)
-from recsim_llm.history import PlatformHistory
-from recsim_llm.runner import observation, policy_context
+from recsim_llm.agents.base import BasePolicy, Policy, PolicyError, topk_excluding
+from recsim_llm.agents.baselines import GreedyPolicy, MMRPolicy, OraclePolicy, PopularPolicy
+from recsim_llm.agents.registry import load_policy, make_policy, policy_names
+from recsim_llm.platform import Platform, PlatformLog, PlatformView, PolicyContext
 from recsim_llm.scenarios import build_world
 from recsim_llm.simulator import Simulator, World, validate_slates
 
-SPECS = [*policy_names(), "mmr:0.2"]
-"""every registered policy, plus MMR with an argument"""
+BASELINES = ["random", "popular", "greedy", "mmr", "oracle", "mf"]
+SPECS = [*BASELINES, "mmr:0.2"]
+"""every baseline family, plus MMR with an argument"""
 
 
 def _reset(policy: BasePolicy, world: World, seed: int = 0) -> BasePolicy:
-    policy.reset(policy_context(world), np.random.default_rng(seed))
+    policy.bind(PolicyContext.of(world), np.random.default_rng(seed))
     return policy
 
 
-def _obs(world: World, history: PlatformHistory, users, n_available: int | None = None,
-         sim: Simulator | None = None) -> Observation:
-    return Observation(day=0, tick=0, users=np.asarray(users, np.int64),
-                       n_available=world.n_items if n_available is None else n_available,
-                       history=history, simulator=sim)
+def _obs(world: World, history: PlatformLog, users, n_available: int | None = None,
+         sim: Simulator | None = None) -> PlatformView:
+    return PlatformView(day=0, request=0, users=np.asarray(users, np.int64),
+                        n_available=world.n_items if n_available is None else n_available,
+                        log=history.readonly(), context=PolicyContext.of(world), hidden=sim)
 
 
-def _warm_history(world: World, seed: int = 0, clicks_per_user: int = 3) -> PlatformHistory:
+def _warm_history(world: World, seed: int = 0, clicks_per_user: int = 3) -> PlatformLog:
     """Each user has clicked a few random items."""
-    h = PlatformHistory(world.n_users, world.item_emb)
+    h = PlatformLog(world.n_users, world.item_emb)
     rng = np.random.default_rng(seed)
     for u in range(world.n_users):
         for i in rng.choice(world.n_items, clicks_per_user, replace=False):
@@ -49,8 +42,8 @@ def _warm_history(world: World, seed: int = 0, clicks_per_user: int = 3) -> Plat
             h.requests[u] += 1
             h.clicked_sum[u] += world.item_emb[i]
             h.last_clicked[u] = i
-            h.recent[u, h._ptr[u] % h.recent.shape[1]] = i
-            h._ptr[u] += 1
+            h.recent[u, h.recent_ptr[u] % h.recent.shape[1]] = i
+            h.recent_ptr[u] += 1
             h.item_clicks[i] += 1
     return h
 
@@ -74,24 +67,21 @@ def test_policies_return_valid_slates_in_simulation(arrivals_world: World, spec:
     w = arrivals_world
     policy = make_policy(spec)
     assert isinstance(policy, Policy)
+    plat = Platform(w, 0)
     _reset(policy, w)
-    sim = Simulator(w, 0)
-    h = PlatformHistory(w.n_users, w.item_emb)
-    sim.on_request.append(h.update)
-    sim.reset()
+    plat.reset()
     steps = 0
-    while not sim.done:
-        obs = observation(sim, h, policy)
-        assert (obs.simulator is not None) == (spec == "oracle")
-        slates = policy.act(obs)
-        assert slates.shape == (w.n_users, w.cfg.slate_size)
-        s = slates[obs.users]
-        assert np.all((s >= 0) & (s < obs.n_available))  # only arrived items
-        assert np.all(np.diff(np.sort(s, axis=1), axis=1) > 0)  # distinct
-        validate_slates(slates, w.n_users, w.cfg.slate_size, obs.n_available)
-        policy.observe(sim.step(slates))
+    while not plat.done:
+        view = plat.view(privileged=policy.privileged)
+        assert (view.hidden is not None) == (spec == "oracle")
+        slates = policy.act(view)
+        assert slates.shape == (len(view.users), w.cfg.slate_size)  # served rows only
+        assert np.all((slates >= 0) & (slates < view.n_available))  # only arrived items
+        assert np.all(np.diff(np.sort(slates, axis=1), axis=1) > 0)  # distinct
+        validate_slates(slates, len(view.users), w.cfg.slate_size, view.n_available)
+        policy.observe(plat.serve(slates)[1])
         steps += 1
-    assert steps > 0 and sim.n_available > w.cfg.catalog.n_items  # items arrived meanwhile
+    assert steps > 0 and plat.sim.n_available > w.cfg.catalog.n_items  # items arrived
 
 
 def test_greedy_ranks_by_click_profile(small_world: World) -> None:
@@ -112,7 +102,7 @@ def test_greedy_ranks_by_click_profile(small_world: World) -> None:
 
 def test_greedy_puts_items_near_the_profile_first(small_world: World) -> None:
     w = small_world
-    h = PlatformHistory(w.n_users, w.item_emb)
+    h = PlatformLog(w.n_users, w.item_emb)
     target = 7
     h.clicks[0], h.clicked_sum[0] = 1, w.item_emb[target]
     pol = _reset(GreedyPolicy(), w)
@@ -124,7 +114,7 @@ def test_greedy_puts_items_near_the_profile_first(small_world: World) -> None:
 
 def test_cold_users_get_random_items(small_world: World) -> None:
     w = small_world
-    h = PlatformHistory(w.n_users, w.item_emb)
+    h = PlatformLog(w.n_users, w.item_emb)
     a = _reset(GreedyPolicy(), w, 0).act(_obs(w, h, np.arange(w.n_users)))
     b = _reset(GreedyPolicy(), w, 1).act(_obs(w, h, np.arange(w.n_users)))
     assert not np.array_equal(a, b)
@@ -133,7 +123,7 @@ def test_cold_users_get_random_items(small_world: World) -> None:
 
 def test_popular_ranks_by_observed_clicks(small_world: World) -> None:
     w = small_world
-    h = PlatformHistory(w.n_users, w.item_emb)
+    h = PlatformLog(w.n_users, w.item_emb)
     rng = np.random.default_rng(0)
     h.item_clicks[:] = rng.permutation(w.n_items) * 3  # distinct counts, gaps > tie-break noise
     top = np.argsort(-h.item_clicks)
@@ -154,7 +144,7 @@ def test_popular_ranks_by_observed_clicks(small_world: World) -> None:
 
 def test_popular_ignores_hidden_quality(small_world: World) -> None:
     w = small_world
-    h = PlatformHistory(w.n_users, w.item_emb)
+    h = PlatformLog(w.n_users, w.item_emb)
     h.item_clicks[:5] = 100
     slates = _reset(PopularPolicy(), w).act(_obs(w, h, [0]))
     assert set(slates[0][:5]) == {0, 1, 2, 3, 4}
@@ -189,7 +179,7 @@ def test_recent_clicks_not_re_recommended(small_world: World, spec: str,
 
 def test_recent_clicks_fill_in_when_nothing_else_is_left(small_world: World) -> None:
     w = small_world
-    h = PlatformHistory(w.n_users, w.item_emb)
+    h = PlatformLog(w.n_users, w.item_emb)
     k = w.cfg.slate_size
     h.clicks[0], h.clicked_sum[0] = 3, w.item_emb[0]
     h.recent[0, :3] = [0, 1, 2]  # 3 of the k + 1 available items were just clicked
@@ -218,13 +208,13 @@ def test_mmr_bad_alpha() -> None:
 
 
 def test_only_the_oracle_is_privileged() -> None:
-    privileged = [name for name in POLICIES if make_policy(name).privileged]
+    privileged = [name for name in BASELINES if make_policy(name).privileged]
     assert privileged == ["oracle"]
 
 
 def test_oracle_needs_the_simulator(small_world: World) -> None:
     w = small_world
-    h = PlatformHistory(w.n_users, w.item_emb)
+    h = PlatformLog(w.n_users, w.item_emb)
     pol = _reset(OraclePolicy(), w)
     with pytest.raises(RuntimeError, match="simulator"):
         pol.act(_obs(w, h, [0, 1]))
@@ -252,30 +242,58 @@ def test_unprivileged_policies_never_read_quality(small_world: World, spec: str)
 
 
 @pytest.mark.parametrize("spec", SPECS)
-def test_save_load_round_trip(small_world: World, tmp_path: Path, spec: str) -> None:
+def test_state_dict_round_trip(small_world: World, spec: str) -> None:
     w = small_world
-    h = PlatformHistory(w.n_users, w.item_emb)  # cold users: every policy draws randomness
+    h = PlatformLog(w.n_users, w.item_emb)  # cold users: every policy draws randomness
     sim = Simulator(w, 0)
     sim.reset()
     users = np.arange(w.n_users)
     pol = _reset(make_policy(spec), w, 3)
     pol.act(_obs(w, h, users, sim=sim))
-    path = tmp_path / f"{spec}.pkl"
-    pol.save(path)
+    state = pol.state_dict()
     want = pol.act(_obs(w, h, users, sim=sim))
-    fresh = _reset(make_policy("mmr:0.9" if spec.startswith("mmr") else spec), w, 99)
-    fresh.load(path)
+    fresh = _reset(make_policy(spec), w, 99)
+    fresh.load_state_dict(state)
     np.testing.assert_array_equal(fresh.act(_obs(w, h, users, sim=sim)), want)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_save_load_keeps_spec_and_params(small_world: World, tmp_path: Path, spec: str
+                                         ) -> None:
+    pol = _reset(make_policy(spec), small_world, 3)
+    path = tmp_path / "policy.pkl"
+    pol.save(path)
+    loaded = load_policy(path)
+    assert type(loaded) is type(pol) and loaded.spec.startswith(spec)
     if spec.startswith("mmr"):
-        assert fresh.alpha == pol.alpha
+        assert loaded.alpha == pol.alpha
+    for key, value in pol.params().items():
+        np.testing.assert_array_equal(loaded.params()[key], value)
+    # binding the loaded policy to a run keeps its parameters (no re-initialisation)
+    _reset(loaded, small_world, 7)
+    for key, value in pol.params().items():
+        np.testing.assert_array_equal(loaded.params()[key], value)
 
 
 def test_load_rejects_another_policy(small_world: World, tmp_path: Path) -> None:
     pol = _reset(make_policy("greedy"), small_world)
-    pol.save(tmp_path / "g.pkl")
     other = _reset(make_policy("random"), small_world)
-    with pytest.raises(ValueError, match="greedy"):
-        other.load(tmp_path / "g.pkl")
+    with pytest.raises(PolicyError, match="greedy"):
+        other.load_state_dict(pol.state_dict())
+    with pytest.raises(PolicyError, match="not a recsim_llm saved policy"):
+        (tmp_path / "x.pkl").write_bytes(b"\x80\x04N.")  # a pickled None
+        load_policy(tmp_path / "x.pkl")
+    with pytest.raises(PolicyError, match="not a readable saved policy"):
+        (tmp_path / "y.pkl").write_bytes(b"garbage")
+        load_policy(tmp_path / "y.pkl")
+    with pytest.raises(PolicyError, match="no saved policy"):
+        load_policy(tmp_path / "missing.pkl")
+
+
+def test_unbound_policy_says_so(small_world: World) -> None:
+    h = PlatformLog(small_world.n_users, small_world.item_emb)
+    with pytest.raises(PolicyError, match="bind"):
+        make_policy("greedy").act(_obs(small_world, h, [0]))
 
 
 def test_make_policy_unknown_lists_valid() -> None:
@@ -285,7 +303,7 @@ def test_make_policy_unknown_lists_valid() -> None:
         assert name in str(err.value)
     with pytest.raises(ValueError, match="takes no argument"):
         make_policy("greedy:0.3")
-    assert policy_names() == sorted(POLICIES)
+    assert set(BASELINES) <= set(policy_names())
 
 
 def test_topk_excluding() -> None:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from recsim_llm.agents.baselines import RandomPolicy, make_policy
+from recsim_llm.agents.base import PolicyError
+from recsim_llm.agents.baselines import RandomPolicy
 from recsim_llm.agents.collaborative import OnlineMFPolicy
+from recsim_llm.agents.registry import load_policy, make_policy
 from recsim_llm.analysis.trajectory import Trajectory
-from recsim_llm.history import PlatformHistory
+from recsim_llm.platform import Platform, PolicyContext
 from recsim_llm.rng import RngStreams
-from recsim_llm.runner import observation, policy_context, run_policy
+from recsim_llm.runner import run_policy, simulate
 from recsim_llm.scenarios import build_world
-from recsim_llm.simulator import Feedback, Simulator, World, validate_slates
+from recsim_llm.simulator import Feedback, World, validate_slates
 
 
 @pytest.fixture(scope="module")
@@ -30,28 +35,25 @@ def test_cli_name_builds_mf() -> None:
 
 
 def test_slates_are_valid(small_world: World) -> None:
-    sim = Simulator(small_world, 0)
-    hist = PlatformHistory(small_world.n_users, small_world.item_emb)
-    sim.on_request.append(hist.update)
+    plat = Platform(small_world, 0)
     pol = OnlineMFPolicy(epsilon=0.3)
-    pol.reset(policy_context(small_world), np.random.default_rng(0))
-    sim.reset()
+    pol.bind(PolicyContext.of(small_world), np.random.default_rng(0))
+    plat.reset()
     k = small_world.cfg.slate_size
     steps = 0
-    while not sim.done:
-        obs = observation(sim, hist, pol)
-        slates = pol.act(obs)
-        assert slates.shape == (small_world.n_users, k)
-        assert np.issubdtype(slates.dtype, np.integer)
-        served = slates[obs.users]
-        assert ((served >= 0) & (served < obs.n_available)).all()
+    while not plat.done:
+        view = plat.view()
+        served = pol.act(view)
+        assert served.shape == (len(view.users), k)
+        assert np.issubdtype(served.dtype, np.integer)
+        assert ((served >= 0) & (served < view.n_available)).all()
         srt = np.sort(served, axis=1)
         assert (srt[:, 1:] != srt[:, :-1]).all(), "duplicate item in a slate"
         # recent clicks are not re-recommended (enough other items exist)
-        recent = hist.recent[obs.users]
+        recent = view.log.recent[view.users]
         assert not ((served[:, :, None] == recent[:, None, :]) & (recent[:, None, :] >= 0)).any()
-        validate_slates(slates, small_world.n_users, k, obs.n_available, rows=obs.users)
-        pol.observe(sim.step(slates))
+        validate_slates(served, len(view.users), k, view.n_available)
+        pol.observe(plat.serve(served)[1])
         steps += 1
     assert steps > small_world.cfg.horizon_days
     assert np.isfinite(pol.U).all() and np.isfinite(pol.V).all() and np.isfinite(pol.b).all()
@@ -75,18 +77,17 @@ def _click_margin(pol: OnlineMFPolicy, U: np.ndarray, V: np.ndarray, b: np.ndarr
 def test_mf_learns_from_logged_feedback(world: World) -> None:
     """Trained on random slates (no selection bias) for 14 days, MF scores the items users
     click on the held-out last days above the items they were shown and skipped."""
-    sim = Simulator(world, 0)
-    hist = PlatformHistory(world.n_users, world.item_emb)
-    sim.on_request.append(hist.update)
+    plat = Platform(world, 0)
+    sim = plat.sim
     logger = RandomPolicy()
-    logger.reset(policy_context(world), np.random.default_rng(1))
+    logger.bind(PolicyContext.of(world), np.random.default_rng(1))
     mf = OnlineMFPolicy()
-    mf.reset(policy_context(world), np.random.default_rng(2))
+    mf.bind(PolicyContext.of(world), np.random.default_rng(2))
     U0, V0, b0 = mf.U.copy(), mf.V.copy(), mf.b.copy()
-    sim.reset()
+    plat.reset()
     held: list[Feedback] = []
     while not sim.done:
-        fb = sim.step(logger.act(observation(sim, hist, logger)))
+        fb, _ = plat.serve(logger.act(plat.view()))
         if fb.day < 14:
             mf.observe(fb)
         else:
@@ -114,7 +115,7 @@ def test_mf_learns_in_its_own_run(world: World) -> None:
                     for d, t, u, s, p in traj.requests()]
         assert sum(int(fb.clicked.sum()) for fb in feedback) > 300
         init = OnlineMFPolicy()
-        init.reset(policy_context(world), RngStreams(seed).fresh("policy/mf"))
+        init.bind(PolicyContext.of(world), RngStreams(seed).fresh("policy/mf"))
         trained.append(_click_margin(pol, pol.U, pol.V, pol.b, feedback))
         initial.append(_click_margin(init, init.U, init.V, init.b, feedback))
     assert min(trained) > 0, trained
@@ -124,7 +125,7 @@ def test_mf_learns_in_its_own_run(world: World) -> None:
 def test_observe_moves_scores_toward_the_labels(small_world: World) -> None:
     """One SGD step raises the score of the clicked item and lowers the shown negative."""
     pol = OnlineMFPolicy(lr=0.5, reg=0.0)
-    pol.reset(policy_context(small_world), np.random.default_rng(0))
+    pol.bind(PolicyContext.of(small_world), np.random.default_rng(0))
     k = small_world.cfg.slate_size
     d = small_world.dim
     slate = np.arange(k, dtype=np.int64)[None, :]
@@ -146,7 +147,7 @@ def test_observe_moves_scores_toward_the_labels(small_world: World) -> None:
 
 def test_observe_without_users_is_a_no_op(small_world: World) -> None:
     pol = OnlineMFPolicy()
-    pol.reset(policy_context(small_world), np.random.default_rng(0))
+    pol.bind(PolicyContext.of(small_world), np.random.default_rng(0))
     U = pol.U.copy()
     k, d = small_world.cfg.slate_size, small_world.dim
     pol.observe(Feedback(day=0, tick=0, users=np.zeros(0, np.int64),
@@ -162,27 +163,62 @@ def test_save_load_round_trip(small_world: World, tmp_path: Path) -> None:
     run_policy(small_world, trained, 0)
     path = tmp_path / "mf.pkl"
     trained.save(path)
-    other = OnlineMFPolicy()
-    other.reset(policy_context(small_world), np.random.default_rng(99))
-    assert not np.array_equal(other.U, trained.U)
-    other.load(path)
+    other = load_policy(path)
+    assert isinstance(other, OnlineMFPolicy)
     for attr in ("U", "V", "b"):
         np.testing.assert_array_equal(getattr(other, attr), getattr(trained, attr))
         assert getattr(other, attr) is not getattr(trained, attr)
-    assert other.rng.bit_generator.state == trained.rng.bit_generator.state
+    # binding to a new run keeps the learned factors
+    other.bind(PolicyContext.of(small_world), np.random.default_rng(99))
+    np.testing.assert_array_equal(other.U, trained.U)
     # the loaded model ranks exactly as the trained one
-    sim = Simulator(small_world, 1)
-    hist = PlatformHistory(small_world.n_users, small_world.item_emb)
-    sim.reset()
-    obs = observation(sim, hist, trained)
-    np.testing.assert_array_equal(other.rank_items(obs), trained.rank_items(obs))
-    np.testing.assert_array_equal(other.act(obs), trained.act(obs))
-    # a file of another policy is refused
+    plat = Platform(small_world, 1)
+    plat.reset()
+    view = plat.view()
+    np.testing.assert_array_equal(other.rank_items(view), trained.rank_items(view))
+    # a state of another policy is refused
     rnd = RandomPolicy()
-    rnd.reset(policy_context(small_world), np.random.default_rng(0))
-    rnd.save(tmp_path / "random.pkl")
-    with pytest.raises(ValueError, match="'random'"):
-        other.load(tmp_path / "random.pkl")
+    rnd.bind(PolicyContext.of(small_world), np.random.default_rng(0))
+    with pytest.raises(PolicyError, match="'random'"):
+        other.load_state_dict(rnd.state_dict())
+
+
+def test_params_that_do_not_fit_the_run_are_refused(small_world: World,
+                                                     make_small_config) -> None:
+    trained = OnlineMFPolicy()
+    trained.bind(PolicyContext.of(small_world), np.random.default_rng(0))
+    bigger = build_world(make_small_config(**{"population.n_users": small_world.n_users + 5}), 0)
+    with pytest.raises(PolicyError, match="do not fit this run"):
+        trained.bind(PolicyContext.of(bigger), np.random.default_rng(0))
+
+
+def test_train_save_load_replay_frozen(world: World, tmp_path: Path) -> None:
+    """Train MF for N days, save, load, replay frozen: the weights of a run that froze at day N
+    are the day-N weights, the loaded weights are the trained ones, and a frozen replay of the
+    saved file equals a frozen replay of the trained object, day for day — binding never
+    re-initialised what was learned."""
+    n_train = 8
+    trained = OnlineMFPolicy()
+    res = run_policy(world, trained, 0, train_days=n_train, freeze=True)
+    # the weights after the train-then-freeze run are the day-N weights: frozen days learn nothing
+    day_n = OnlineMFPolicy()
+    short = build_world(dataclasses.replace(world.cfg, horizon_days=n_train), 0)
+    run_policy(short, day_n, 0)
+    for attr in ("U", "V", "b"):
+        np.testing.assert_array_equal(getattr(trained, attr), getattr(day_n, attr))
+    trained.save(tmp_path / "mf.pkl")
+    loaded = load_policy(tmp_path / "mf.pkl")
+    for attr in ("U", "V", "b"):
+        np.testing.assert_array_equal(getattr(loaded, attr), getattr(trained, attr))
+    # frozen replays of the file and of the object (same label = same policy stream)
+    a = run_policy(world, load_policy(tmp_path / "mf.pkl"), 3, freeze=True, label="mf").daily
+    b = run_policy(world, copy.deepcopy(trained), 3, freeze=True, label="mf").daily
+    pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b), check_exact=True)
+    # simulate takes both, and copies the object: its weights are unchanged
+    out = simulate(world.cfg, [str(tmp_path / "mf.pkl"), trained], [3], freeze=True).daily
+    assert out.policy.nunique() == 2
+    np.testing.assert_array_equal(trained.U, day_n.U)
+    assert res.policy is trained
 
 
 @pytest.mark.parametrize("kwargs", [

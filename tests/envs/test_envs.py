@@ -216,9 +216,11 @@ def test_population_masks_churn_and_truncation() -> None:
         assert set(np.unique(rew)) <= {0.0, 1.0}
         assert rew.sum() == (info["clicked_item"] >= 0).sum()
         assert np.all(info["clicked_item"][~served] == -1)
-        assert np.all(term[ever])  # terminated stays True once churned
+        # terminated exactly once per user: at the step in which the user churns
+        np.testing.assert_array_equal(term, info["churned"] & ~ever)
+        assert not np.any(term & ever)
         ever[:] |= term
-        np.testing.assert_array_equal(term, info["churned"])
+        np.testing.assert_array_equal(ever, info["churned"])
         assert not np.any(info["in_session"] & term)
         assert not np.any(term & trunc)
         ends.append(trunc.copy())
@@ -228,6 +230,7 @@ def test_population_masks_churn_and_truncation() -> None:
     assert ever.any() and not ever.all()
     assert not np.any(np.stack(ends[:-1]))  # truncated only at the horizon ...
     np.testing.assert_array_equal(ends[-1], ~ever)  # ... for everyone not churned
+    assert np.all(np.stack(ends).sum(axis=0) + ever <= 1)  # one end per user
     with pytest.raises(RuntimeError, match="reset"):
         env.step(env.action_space.sample())
 
@@ -285,14 +288,14 @@ def test_observation_hides_the_true_interest() -> None:
     for _ in range(5):
         obs, *_ = env.step(env.action_space.sample())
     sim, d = env.sim, env.world.dim
-    before = observe(sim, env.history)
+    before = observe(env.platform.view(), np.arange(env.num_envs))
     np.testing.assert_array_equal(before, obs)
     rng = np.random.default_rng(0)
     hidden = rng.normal(size=sim.state.interest.shape).astype(np.float32)
     sim.state.interest = hidden / np.linalg.norm(hidden, axis=1, keepdims=True)
     sim.state.fatigue = 0.5 * sim.state.interest
     sim.state.satisfaction = rng.normal(size=sim.state.satisfaction.shape)
-    np.testing.assert_array_equal(observe(sim, env.history), before)
+    np.testing.assert_array_equal(observe(env.platform.view(), np.arange(env.num_envs)), before)
     # nor is the persona interest a slice of it
     for block in (before[:, :d], before[:, d:2 * d]):
         assert not np.any(np.all(np.isclose(block, env.world.interest0, atol=1e-6), axis=1))
@@ -305,7 +308,7 @@ def test_single_user_observation_hides_the_true_interest() -> None:
         obs, *_ = env.step(env.action_space.sample())
     env.sim.state.interest = -env.sim.state.interest
     env.sim.state.satisfaction = env.sim.state.satisfaction + 5.0
-    np.testing.assert_array_equal(observe(env.sim, env.history)[0], obs)
+    np.testing.assert_array_equal(observe(env.platform.view(), np.zeros(1, np.int64))[0], obs)
 
 
 def test_population_observation_refresh_equals_full_observe() -> None:
@@ -317,6 +320,7 @@ def test_population_observation_refresh_equals_full_observe() -> None:
     for _ in range(40):
         obs, _, _, trunc, _ = env.step(env.action_space.sample())
         inner = env.unwrapped if hasattr(env, "unwrapped") else env
-        np.testing.assert_array_equal(obs, observe(inner.sim, inner.history))
+        np.testing.assert_array_equal(obs, observe(inner.platform.view(),
+                                                   np.arange(inner.num_envs)))
         if trunc.all():
             break

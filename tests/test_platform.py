@@ -1,31 +1,32 @@
-"""PlatformHistory: the platform's own logs, folded from Feedback only."""
+"""The platform: its own logs (folded from logged feedback only), the public catalog, read-only
+views, and the stepping core shared by the runner and the environments."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from recsim_llm.history import PlatformHistory
+from recsim_llm.platform import LoggedFeedback, Platform, PlatformLog, PublicCatalog
 from recsim_llm.simulator import Feedback, Simulator, World
 
 EMB = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0, 1]]
 """6 items in 4 dims: items 4 and 5 point like items 0 and 1"""
 
 
-def fb(day: int, users, slates, positions, ended=None) -> Feedback:
+def fb(day: int, users, slates, positions, ended=None) -> LoggedFeedback:
     users, slates, positions = (np.asarray(users), np.asarray(slates), np.asarray(positions))
     r = np.arange(len(users))
     clicked = positions >= 0
     items = np.where(clicked, slates[r, np.maximum(positions, 0)], -1)
-    return Feedback(day=day, tick=0, users=users, slates=slates, positions=positions,
-                    items=items, satisfaction=np.where(clicked, 0.5, -0.05),
-                    session_ended=np.zeros(len(users), bool) if ended is None
-                    else np.asarray(ended),
-                    slate_mean_emb=EMB[slates].mean(axis=1))
+    return LoggedFeedback.of(Feedback(
+        day=day, tick=0, users=users, slates=slates, positions=positions, items=items,
+        satisfaction=np.where(clicked, 0.5, -0.05),
+        session_ended=np.zeros(len(users), bool) if ended is None else np.asarray(ended),
+        slate_mean_emb=EMB[slates].mean(axis=1)))
 
 
 def test_update_counts() -> None:
-    h = PlatformHistory(3, EMB, recent=3)
+    h = PlatformLog(3, EMB, recent=3)
     h.update(fb(0, [0, 2], [[0, 1], [2, 3]], [1, -1]))
     np.testing.assert_array_equal(h.requests, [1, 0, 1])
     np.testing.assert_array_equal(h.clicks, [1, 0, 0])
@@ -39,7 +40,7 @@ def test_update_counts() -> None:
 
 
 def test_recent_ring_buffer_wraps() -> None:
-    h = PlatformHistory(1, EMB, recent=3)
+    h = PlatformLog(1, EMB, recent=3)
     for item in [0, 1, 2, 3, 4]:
         h.update(fb(0, [0], [[item, (item + 1) % 6]], [0]))
     assert sorted(h.recent[0]) == [2, 3, 4]  # the 3 newest clicks
@@ -48,7 +49,7 @@ def test_recent_ring_buffer_wraps() -> None:
 
 
 def test_session_requests_reset() -> None:
-    h = PlatformHistory(1, EMB)
+    h = PlatformLog(1, EMB)
     h.update(fb(0, [0], [[0, 1]], [-1]))
     h.update(fb(0, [0], [[0, 1]], [-1]))
     assert h.session_requests[0] == 2
@@ -59,7 +60,7 @@ def test_session_requests_reset() -> None:
 
 
 def test_profile_unit_norm_or_zero() -> None:
-    h = PlatformHistory(2, EMB)
+    h = PlatformLog(2, EMB)
     h.update(fb(0, [0], [[0, 1]], [0]))
     h.update(fb(0, [0], [[1, 2]], [0]))
     prof = h.profile()
@@ -69,7 +70,7 @@ def test_profile_unit_norm_or_zero() -> None:
 
 
 def test_state_round_trip() -> None:
-    h = PlatformHistory(2, EMB)
+    h = PlatformLog(2, EMB)
     h.update(fb(0, [0, 1], [[0, 1], [2, 3]], [0, 1]))
     snap = h.state()
     assert "item_emb" not in snap
@@ -85,8 +86,8 @@ def test_state_round_trip() -> None:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_matches_simulation_logs(small_world: World, seed: int) -> None:
     sim = Simulator(small_world, seed)
-    h = PlatformHistory(small_world.n_users, small_world.item_emb)
-    sim.on_request.append(h.update)
+    h = PlatformLog(small_world.n_users, small_world.item_emb)
+    sim.on_request.append(lambda f: h.update(LoggedFeedback.of(f)))
     log: list[Feedback] = []
     sim.on_request.append(log.append)
     sim.reset()
@@ -101,3 +102,65 @@ def test_matches_simulation_logs(small_world: World, seed: int) -> None:
     np.testing.assert_array_equal(h.item_clicks, np.bincount(clicks, minlength=small_world.n_items))
     assert h.requests.sum() == sum(len(f.users) for f in log)
     assert h.item_impressions.sum() == h.requests.sum() * small_world.cfg.slate_size
+
+
+def test_logged_feedback_hides_satisfaction() -> None:
+    logged = fb(0, [0, 1], [[0, 1], [2, 3]], [0, -1])
+    assert not hasattr(logged, "satisfaction")
+    assert np.isnan(logged.dwell).all()  # no dwell signal in this feedback
+    with pytest.raises(ValueError):
+        logged.items[0] = 3  # read-only
+
+
+def test_public_catalog_has_no_hidden_fields(small_world: World) -> None:
+    pub = PublicCatalog.of(small_world.catalog)
+    for hidden in ("quality", "appeal", "value"):
+        assert not hasattr(pub, hidden)
+    assert pub.n_items == small_world.n_items
+    with pytest.raises(ValueError):
+        pub.topics[0] = 1
+
+
+def test_view_is_read_only_and_unprivileged(small_world: World) -> None:
+    plat = Platform(small_world, 0)
+    plat.reset()
+    view = plat.view()
+    assert view.hidden is None
+    assert plat.view(privileged=True).hidden is plat.sim
+    np.testing.assert_array_equal(view.users, np.flatnonzero(plat.sim.state.in_session))
+    for arr in (view.users, view.item_emb, view.log.clicks, view.log.recent,
+                view.context.user_groups[next(iter(view.context.user_groups))]):
+        with pytest.raises(ValueError):
+            arr.flat[0] = 1
+    with pytest.raises(AttributeError):
+        view.log.update(fb(0, [0], [[0, 1]], [0]))
+
+
+def test_serve_takes_served_rows_only(small_world: World) -> None:
+    plat = Platform(small_world, 0)
+    plat.reset()
+    users = plat.served_users()
+    k = small_world.cfg.slate_size
+    slates = np.tile(np.arange(k), (len(users), 1))
+    fb_, logged = plat.serve(slates)
+    np.testing.assert_array_equal(fb_.users, users)
+    np.testing.assert_array_equal(logged.users, users)
+    assert plat.log.requests.sum() == len(users)
+    bad = np.tile(np.arange(k), (len(plat.served_users()), 1))
+    bad[0, 1] = bad[0, 0]
+    with pytest.raises(ValueError, match=f"user {int(plat.served_users()[0])} repeats"):
+        plat.serve(bad)
+
+
+def test_log_complete_before_day_end_callbacks(small_world: World) -> None:
+    plat = Platform(small_world, 0)
+    seen: list[int] = []
+    plat.sim.on_day_end.append(lambda s, d: seen.append(int(plat.log.requests.sum())))
+    plat.reset()
+    served = 0
+    k = small_world.cfg.slate_size
+    while plat.day == 0:
+        n = len(plat.served_users())
+        plat.serve(np.tile(np.arange(k), (n, 1)))
+        served += n
+    assert seen == [served]  # every request of day 0 was logged when the day ended

@@ -1,0 +1,200 @@
+"""Action modes: how an environment action becomes a slate of k distinct available items.
+
+Chosen with ``gym.make(env_id, action_mode=...)``; the same objects turn a saved agent's
+actions into slates when it is replayed as a policy (:mod:`recsim_llm.agents.sb3`).
+
+============  ==========================================  ==================================
+mode          action of one user                          slate
+============  ==========================================  ==================================
+``slate``     ``SlateSpace``: k item ids (the default)    used as given, strictly checked:
+                                                          duplicates or ids not available
+                                                          today raise ``ValueError`` naming
+                                                          the user and the slot
+``scores``    ``Box(-1, 1, (n_items,))``: a score per     the k best-scored items among those
+              item of the whole catalog                   available today
+``query``     ``Box(-1, 1, (q,))``: a point in the first  the k available items with the
+              q principal directions of the item          largest dot product between their
+              embeddings (PCA of the public catalog)      projected embedding and the query
+``strategy``  ``Discrete(len(strategies))``: which        that ranker's slate for the user
+              named ranker serves this request
+============  ==========================================  ==================================
+
+``scores`` and ``query`` skip the user's recent clicks (as the content baselines do) unless
+fewer than k other items are available; ties go to the lower item id. Both are deterministic
+functions of the action and the platform view. ``strategy`` rankers are baselines bound to the
+run's public context, each with its own named random stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from gymnasium import spaces
+
+from recsim_llm.agents.base import BasePolicy, topk_excluding
+from recsim_llm.envs.spaces import SlateSpace
+from recsim_llm.platform import PlatformView, PolicyContext
+from recsim_llm.rng import RngStreams
+
+IntArray = npt.NDArray[np.int64]
+
+ACTION_MODES = ("slate", "scores", "query", "strategy")
+DEFAULT_STRATEGIES = ("greedy", "mmr:0.3", "popular", "random")
+"""rankers of the ``strategy`` mode: exploit, diversify, follow the crowd, explore"""
+DEFAULT_QUERY_DIM = 16
+
+
+class ActionMode:
+    """Turns one action per served user into one slate per served user."""
+
+    name: str = ""
+
+    def __init__(self, ctx: PolicyContext) -> None:
+        self.ctx = ctx
+
+    def space(self) -> spaces.Space[Any]:
+        """The action space of one user."""
+        raise NotImplementedError
+
+    def to_slates(self, actions: np.ndarray, view: PlatformView) -> IntArray:
+        """Slates [m, k] from actions [m, ...] of the users ``view.users`` (same order)."""
+        raise NotImplementedError
+
+    def bind(self, seed: int) -> None:
+        """Seed what the mode draws (only ``strategy`` rankers draw)."""
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        return None
+
+
+class SlateMode(ActionMode):
+    name = "slate"
+
+    def space(self) -> SlateSpace:
+        return SlateSpace(self.ctx.catalog.n_items, self.ctx.slate_size)
+
+    def to_slates(self, actions: np.ndarray, view: PlatformView) -> IntArray:
+        # Validation (shape, dtype, range, duplicates) is the simulator's, naming user and slot.
+        return np.asarray(actions)
+
+
+class ScoresMode(ActionMode):
+    name = "scores"
+
+    def space(self) -> spaces.Box:
+        return spaces.Box(-1.0, 1.0, (self.ctx.catalog.n_items,), np.float32)
+
+    def to_slates(self, actions: np.ndarray, view: PlatformView) -> IntArray:
+        scores = np.asarray(actions, np.float32)
+        n = self.ctx.catalog.n_items
+        if scores.ndim != 2 or scores.shape[1] != n:
+            raise ValueError(f"scores actions must have shape [users, {n}], got {scores.shape}")
+        return topk_excluding(scores[:, :view.n_available], self.ctx.slate_size,
+                              view.log.recent[view.users])
+
+
+class QueryMode(ActionMode):
+    """Queries in the top-``dim`` principal directions of the catalog's item embeddings."""
+
+    name = "query"
+
+    def __init__(self, ctx: PolicyContext, dim: int = DEFAULT_QUERY_DIM) -> None:
+        super().__init__(ctx)
+        emb = np.asarray(ctx.item_emb, np.float64)
+        d = emb.shape[1]
+        if not 1 <= dim:
+            raise ValueError(f"query_dim must be >= 1, got {dim}")
+        self.dim = min(int(dim), d)
+        # Principal directions of the public catalog (SVD of the centred embeddings); the
+        # keys are the items' coordinates, scaled so that the largest is 1.
+        _, _, vt = np.linalg.svd(emb - emb.mean(axis=0), full_matrices=False)
+        keys = emb @ vt[: self.dim].T                                   # [n_items, q]
+        self.keys = (keys / max(np.abs(keys).max(), 1e-12)).astype(np.float32)
+
+    def space(self) -> spaces.Box:
+        return spaces.Box(-1.0, 1.0, (self.dim,), np.float32)
+
+    def to_slates(self, actions: np.ndarray, view: PlatformView) -> IntArray:
+        q = np.asarray(actions, np.float32)
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise ValueError(f"query actions must have shape [users, {self.dim}], "
+                             f"got {q.shape}")
+        scores = q @ self.keys[:view.n_available].T                     # [m, a]
+        return topk_excluding(scores, self.ctx.slate_size, view.log.recent[view.users])
+
+
+class StrategyMode(ActionMode):
+    """A ``Discrete`` choice among named rankers for each request."""
+
+    name = "strategy"
+
+    def __init__(self, ctx: PolicyContext, strategies: Sequence[str] = DEFAULT_STRATEGIES
+                 ) -> None:
+        super().__init__(ctx)
+        from recsim_llm.agents.registry import make_policy
+
+        if not strategies:
+            raise ValueError("the strategy mode needs at least one ranker")
+        self.strategies = tuple(strategies)
+        self.rankers: list[BasePolicy] = [make_policy(s) for s in self.strategies]
+        for name, r in zip(self.strategies, self.rankers, strict=True):
+            if r.privileged:
+                raise ValueError(f"strategy {name!r} is privileged; an agent may only choose "
+                                 f"among rankers that see the platform view")
+        self.bind(0)
+
+    def bind(self, seed: int) -> None:
+        streams = RngStreams(seed).child("strategy")
+        for name, r in zip(self.strategies, self.rankers, strict=True):
+            r.bind(self.ctx, streams.fresh(name))
+
+    def space(self) -> spaces.Discrete:
+        return spaces.Discrete(len(self.strategies))
+
+    def to_slates(self, actions: np.ndarray, view: PlatformView) -> IntArray:
+        a = np.asarray(actions).reshape(-1)
+        if a.shape[0] != len(view.users):
+            raise ValueError(f"strategy actions must have one entry per served user "
+                             f"({len(view.users)}), got {a.shape[0]}")
+        if a.dtype.kind not in "iu" or (len(a) and (a.min() < 0 or a.max() >= len(self.rankers))):
+            raise ValueError(f"strategy actions are integers in [0, {len(self.rankers)}), "
+                             f"got {a[:5]}")
+        out = np.empty((len(a), self.ctx.slate_size), np.int64)
+        for s, ranker in enumerate(self.rankers):  # loop over strategies, not users
+            rows = np.flatnonzero(a == s)
+            if len(rows):
+                out[rows] = ranker.act(dataclasses.replace(view, users=view.users[rows]))
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {n: r.state_dict() for n, r in zip(self.strategies, self.rankers, strict=True)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for n, r in zip(self.strategies, self.rankers, strict=True):
+            r.load_state_dict(state[n])
+
+
+def make_action_mode(mode: str, ctx: PolicyContext, *, strategies: Sequence[str] | None = None,
+                     query_dim: int | None = None) -> ActionMode:
+    """The action mode ``mode`` (one of :data:`ACTION_MODES`) for a run's public context."""
+    if mode not in ACTION_MODES:
+        raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {mode!r}")
+    if strategies is not None and mode != "strategy":
+        raise ValueError("strategies= goes with action_mode='strategy'")
+    if query_dim is not None and mode != "query":
+        raise ValueError("query_dim= goes with action_mode='query'")
+    if mode == "scores":
+        return ScoresMode(ctx)
+    if mode == "query":
+        return QueryMode(ctx, DEFAULT_QUERY_DIM if query_dim is None else query_dim)
+    if mode == "strategy":
+        return StrategyMode(ctx, DEFAULT_STRATEGIES if strategies is None else strategies)
+    return SlateMode(ctx)
