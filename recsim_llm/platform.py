@@ -209,7 +209,7 @@ class PlatformLog:
         """Unit-norm mean of clicked items per user, [len(users), d] (zeros without clicks)."""
         s = self.clicked_sum if users is None else self.clicked_sum[users]
         norm = np.linalg.norm(s, axis=1, keepdims=True)
-        return s / np.where(norm > 0, norm, 1.0)
+        return (s / np.where(norm > 0, norm, 1.0)).astype(np.float32, copy=False)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: v for k, v in vars(self).items()

@@ -172,3 +172,27 @@ def test_explicit_seeds_override_config(cli: CliRunner, tmp_path: Path) -> None:
                            "--seed-start", "0", "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "manifest.json").read_text())["seeds"] == [0]
+
+
+def test_simulate_takes_a_saved_policy_file(cli: CliRunner, tmp_path: Path) -> None:
+    """A policy trained in one run and saved replays by path, next to a baseline."""
+    from recsim_llm.agents.collaborative import OnlineMFPolicy
+    from recsim_llm.config import ScenarioConfig, merge_config
+    from recsim_llm.runner import run_policy
+    from recsim_llm.scenarios import build_world
+
+    cfg = merge_config(ScenarioConfig(encoder="hashing:32", horizon_days=3),
+                       {"population": {"n_users": 30}})
+    trained = OnlineMFPolicy()
+    run_policy(build_world(cfg, 0), trained, 0)
+    trained.save(tmp_path / "mf.pkl")
+    out = tmp_path / "r"
+    res = cli.invoke(app, ["simulate", "--users", "30", "--days", "3", "--encoder", "hashing:32",
+                           "--policy", str(tmp_path / "mf.pkl"), "--policy", "greedy",
+                           "--freeze", "--quiet", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    daily = pd.read_csv(out / "daily.csv")
+    assert set(daily.policy) == {str(tmp_path / "mf.pkl"), "greedy"}
+    res = cli.invoke(app, [*SHORT, "--policy", str(tmp_path / "nope.pkl"),
+                           "--out", str(tmp_path / "s")])
+    assert res.exit_code != 0 and "no saved policy" in res.output

@@ -69,8 +69,8 @@ class PopulationEnv(VectorEnv):
     * v0: initial release.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.DISABLED,
-                                          "render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {  # type: ignore[misc]  # gymnasium's convention
+        "autoreset_mode": AutoresetMode.DISABLED, "render_modes": []}
 
     def __init__(self, num_envs: int | None = None, scenario: str | None = None,
                  config: ScenarioConfig | dict | None = None,

@@ -56,11 +56,11 @@ class PopulationVecEnv(VecEnv):
         super().__init__(inner.num_envs, inner.single_observation_space,
                          inner.single_action_space)
         self._actions: np.ndarray | None = None
-        self._obs: np.ndarray | None = None
+        self._obs: Any = None
 
     def reset(self) -> VecEnvObs:
         seed = self._seeds[0]
-        obs, _ = self.env.reset(seed=seed)
+        obs, _ = self.env.reset(seed=None if seed is None else int(seed))
         self._reset_seeds()
         self._obs = obs
         return obs
@@ -84,10 +84,10 @@ class PopulationVecEnv(VecEnv):
                 infos[i]["terminal_observation"] = obs[i]
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i])
             dones[:] = True
-            obs = self.reset()
+            obs = np.asarray(self.reset())
         elif terminated.any():
             ended = np.flatnonzero(terminated)
-            for i in ended:
+            for i in ended.tolist():
                 infos[i]["terminal_observation"] = obs[i].copy()
             self.env.respawn(ended)
             obs = self.env._obs.copy()

@@ -82,7 +82,7 @@ class SingleUserEnv(gym.Env):
     * v0: initial release.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}  # type: ignore[misc]
 
     def __init__(self, scenario: str | None = None, config: ScenarioConfig | dict | None = None,
                  encoder: TextEncoder | str | None = None, data_path: str | Path | None = None,
