@@ -1,0 +1,32 @@
+"""The README's Python examples run as written (tiny budgets are the README's own)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _block(marker: str) -> str:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    found = [b for b in blocks if marker in b]
+    assert len(found) == 1, f"expected one README python block with {marker!r}"
+    return found[0]
+
+
+def test_train_ppo_and_replay_with_simulate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    torch.set_num_threads(1)
+    monkeypatch.chdir(tmp_path)
+    code = _block("PPO(")
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - our own documentation
+    daily = scope["result"].daily
+    assert {p for p in daily.policy if p.startswith("sb3:")}
+    assert {"greedy", "mmr"} <= set(daily.policy)
+    assert os.path.exists(tmp_path / "runs" / "ppo" / "model.zip")
