@@ -152,7 +152,7 @@ def test_budget_never_negative_and_norms_bounded(churn_world: World, small_world
 
         def check(s: Simulator, fb: Feedback) -> None:
             assert np.all(s.state.budget >= 0.0)
-            np.testing.assert_allclose(np.linalg.norm(s.state.interest, axis=1), 1.0, atol=1e-4)
+            np.testing.assert_allclose(np.linalg.norm(s.state.interest, axis=-1), 1.0, atol=1e-4)
             assert np.linalg.norm(s.state.fatigue, axis=1).max() <= 1.0 + 1e-5
 
         assert run_random(sim, each=check) > 0

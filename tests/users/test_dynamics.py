@@ -186,10 +186,15 @@ def test_utility_and_satisfaction_formulas() -> None:
     b = np.array([[0.1, 0.0]])
     c = np.array([[0.3, 0.9]])
     pen = np.array([0.0, 0.15])
-    np.testing.assert_allclose(dyn.utility(a, b, c, 10.0, 1.0, pen),
-                               [[10 * 0.4 + 0.3, 10 * 0.2 + 0.9 - 0.15]])
-    np.testing.assert_allclose(dyn.realized_satisfaction(a[0], b[0], c[0], 2.0, np.array([0.1, 0])),
-                               [0.4 + 0.6 + 0.1, 0.2 + 1.8])
+    hook = np.array([[2.0]])
+    np.testing.assert_allclose(dyn.click_utility(a, b, c, hook, 10.0, pen),
+                               [[10 * 0.4 + 2 * 0.3, 10 * 0.2 + 2 * 0.9 - 0.15]])
+    value = np.array([-0.5, 0.9])  # value is not in the click utility, appeal not in y
+    np.testing.assert_allclose(dyn.realized_satisfaction(a[0], b[0], value, 2.0,
+                                                         np.array([0.1, 0])),
+                               [0.4 - 1.0 + 0.1, 0.2 + 1.8])
+    np.testing.assert_allclose(dyn.expected_satisfaction(a[0], b[0], value, 2.0),
+                               [0.4 - 1.0, 0.2 + 1.8])
 
 
 def test_unit_norm_keeps_zero_rows() -> None:
@@ -228,7 +233,7 @@ def test_population_state_copy_and_alive(small_world) -> None:
     cp = st_.copy()
     cp.interest[0] = 5.0
     cp.churned[0] = True
-    assert st_.interest[0, 0] != 5.0 and not st_.churned[0]  # a deep copy
+    assert st_.interest[0, 0, 0] != 5.0 and not st_.churned[0]  # a deep copy
     assert set(st_.arrays()) == set(cp.arrays())
     for k, v in st_.arrays().items():
         assert not np.shares_memory(v, cp.arrays()[k]), k
