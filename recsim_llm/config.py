@@ -60,7 +60,7 @@ class ChoiceConfig:
     """weight of the dislike term ``max(0, cos(q, e))`` in the affinity; >= 0"""
     beta_fatigue: float = 1.6
     """weight of boredom ``max(0, cos(f, e)) * |f|``; >= 0"""
-    w_appeal: float = 4.0
+    w_appeal: float = 6.0
     """mean hook susceptibility: user u's weight of item appeal in the click utility is
     ``h_u = w_appeal * g_u`` (``g_u`` the persona's relative susceptibility, mean 1, see
     ``PopulationConfig.hook_cv``); appeal never enters satisfaction; >= 0"""
@@ -173,9 +173,9 @@ class CatalogConfig:
     """a regular item's hidden appeal (its hook) ~ Beta(appeal_alpha, appeal_beta); > 0"""
     appeal_beta: float = 3.0
     """second Beta parameter of a regular item's appeal; > 0"""
-    value_alpha: float = 4.0
+    value_alpha: float = 6.0
     """a regular item's hidden value ~ 2 Beta(value_alpha, value_beta) - 1, in [-1, 1]; > 0"""
-    value_beta: float = 3.0
+    value_beta: float = 2.0
     """second Beta parameter of a regular item's value; > 0"""
     clickbait_share: float = 0.2
     """share of items written in a sensational, clickbait register (the text shows it); [0, 1)"""
