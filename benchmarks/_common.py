@@ -15,8 +15,8 @@ import numpy as np
 
 from recsim_llm.catalog.base import Catalog
 from recsim_llm.config import CatalogConfig, PopulationConfig, ScenarioConfig
+from recsim_llm.personas.base import Personas
 from recsim_llm.simulator import World
-from recsim_llm.users.personas import Personas
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 

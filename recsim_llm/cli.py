@@ -176,7 +176,7 @@ def _merge(scen: dict[str, Any]) -> dict[str, Any]:
     """Scenario table over the defaults, section by section."""
     from recsim_llm.config import ScenarioConfig
 
-    base = ScenarioConfig().to_dict()
+    base = ScenarioConfig.defaults_for(scen.get("name", "synthetic")).to_dict()
     for k, v in scen.items():
         if isinstance(base.get(k), dict) and not isinstance(v, dict):
             _fail(f"config key {k!r} must be a table of {sorted(base[k])}, got {v!r}")
@@ -282,6 +282,29 @@ def calibrate(
     typer.echo(res["report"])
     for f in res.get("out_files", []):
         typer.echo(f"wrote {f}")
+
+
+@app.command()
+def data(
+    dataset: Annotated[str, typer.Argument(help="dataset to fetch: ml-100k")],
+    dir: Annotated[Path | None, typer.Option(
+        "--dir", help="data folder (default: $RECSIM_LLM_DATA_DIR, else "
+                      "~/.cache/recsim_llm/data)")] = None,
+) -> None:
+    """Fetch a dataset the real-data scenarios read, from the package index (no manual step):
+    ml-100k comes from the recbole==1.2.1 wheel (`pip download --no-deps`)."""
+    from recsim_llm.catalog.download import download_ml100k
+
+    if dataset != "ml-100k":
+        _fail(f"unknown dataset {dataset!r}; valid datasets: ['ml-100k']")
+    try:
+        folder = download_ml100k(dir)
+    except RuntimeError as err:
+        _fail(str(err))
+    typer.echo(f"ML-100K is in {folder}")
+    if dir is not None:
+        typer.echo(f"the ml-100k scenario finds it with RECSIM_LLM_DATA_DIR={folder.parent} "
+                   f"(or --data {folder})")
 
 
 @app.command()

@@ -293,10 +293,30 @@ class ScenarioConfig:
         return dataclasses.asdict(self)
 
     @classmethod
+    def defaults_for(cls, name: str) -> ScenarioConfig:
+        """The default config of scenario ``name``: the class defaults (those of the synthetic
+        scenario) with the scenario's own defaults (:data:`SCENARIO_DEFAULTS`, e.g. the
+        constants calibrated on MovieLens) on top. Anything a user sets goes over this."""
+        import recsim_llm.scenarios  # noqa: F401  (registers the scenarios' defaults)
+
+        data = cls().to_dict()
+        for key, value in SCENARIO_DEFAULTS.get(name, {}).items():
+            if isinstance(value, dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        data["name"] = name
+        return cls.from_dict(data)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScenarioConfig:
         """Build from a nested dict, rejecting unknown keys by name."""
         return _from_dict(cls, data, prefix="")
 
+
+SCENARIO_DEFAULTS: dict[str, dict[str, Any]] = {}
+"""scenario name -> nested dict of its default values where they differ from the class defaults
+(filled by :mod:`recsim_llm.scenarios`; read by :meth:`ScenarioConfig.defaults_for`)"""
 
 _SECTIONS = {"catalog": CatalogConfig, "population": PopulationConfig,
              "choice": ChoiceConfig, "dynamics": DynamicsConfig}

@@ -19,11 +19,11 @@ import pandas as pd
 from recsim_llm.catalog.base import Catalog
 from recsim_llm.catalog.synthetic import generate_catalog
 from recsim_llm.config import ScenarioConfig
+from recsim_llm.personas.base import Personas
+from recsim_llm.personas.synthetic import generate_personas
 from recsim_llm.rng import RngStreams
 from recsim_llm.simulator import World
 from recsim_llm.text import PCAProjection, TextEncoder, make_encoder
-from recsim_llm.users.personas import Personas
-from recsim_llm.users.synthetic import generate_personas
 
 if TYPE_CHECKING:
     from recsim_llm.catalog.movielens import MovieLensData
@@ -137,10 +137,18 @@ DATA_ENV_VAR = "RECSIM_LLM_DATA_DIR"
 
 
 def _data_folder(data_path: str | Path | None, name: str) -> Path | None:
+    """``data_path``; else ``$RECSIM_LLM_DATA_DIR/name``; else the folder that
+    ``recsim-llm data`` writes (:data:`recsim_llm.catalog.download.DEFAULT_DATA_DIR`) when it
+    holds ``name``; else None (ML-100K then comes from an installed recbole package)."""
+    from recsim_llm.catalog.download import DEFAULT_DATA_DIR
+
     if data_path is not None:
         return Path(data_path)
     root = os.environ.get(DATA_ENV_VAR)
-    return Path(root) / name if root else None
+    if root:
+        return Path(root) / name
+    fetched = DEFAULT_DATA_DIR / name
+    return fetched if fetched.is_dir() else None
 
 
 def _cap_users(personas: Personas, cfg: ScenarioConfig, rngs: RngStreams) -> Personas:
@@ -184,7 +192,7 @@ def _movielens(variant: str, folder_name: str) -> Builder:
     def build(cfg: ScenarioConfig, rngs: RngStreams, data_path: str | Path | None
               ) -> tuple[Catalog, Personas]:
         from recsim_llm.catalog.movielens import load_movielens
-        from recsim_llm.users.history import personas_from_history
+        from recsim_llm.personas.ratings import personas_from_history
 
         folder = _data_folder(data_path, folder_name)
         if folder is None and variant == "latest-small":
@@ -204,9 +212,9 @@ SCENARIOS["ml-latest-small"] = _movielens("latest-small", "ml-latest-small")
 @register_scenario("goodbooks")
 def _goodbooks(cfg: ScenarioConfig, rngs: RngStreams, data_path: str | Path | None
                ) -> tuple[Catalog, Personas]:
-    """goodbooks-10k books with synthetic text readers (:mod:`recsim_llm.users.books`)."""
+    """goodbooks-10k books with synthetic text readers (:mod:`recsim_llm.personas.books`)."""
     from recsim_llm.catalog.goodbooks import load_goodbooks
-    from recsim_llm.users.books import book_personas
+    from recsim_llm.personas.books import book_personas
 
     folder = _data_folder(data_path, "goodbooks-10k")
     hint = (f"scenario {cfg.name!r} needs the goodbooks-10k folder (holding books.csv): pass "

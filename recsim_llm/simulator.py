@@ -21,10 +21,10 @@ import numpy.typing as npt
 
 from recsim_llm.catalog.base import Catalog
 from recsim_llm.config import ScenarioConfig
+from recsim_llm.personas.base import Personas
 from recsim_llm.rng import RngStreams
 from recsim_llm.users import choice as choice_mod
 from recsim_llm.users import dynamics as dyn
-from recsim_llm.users.personas import Personas
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]

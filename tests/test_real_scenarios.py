@@ -22,9 +22,9 @@ import recsim_llm  # noqa: F401  (registers the env ids)
 from recsim_llm.cli import app
 from recsim_llm.config import ScenarioConfig, override
 from recsim_llm.envs import ENV_SPECS, SingleUserEnv
+from recsim_llm.personas.books import OLDER_BEFORE
 from recsim_llm.runner import simulate
 from recsim_llm.scenarios import DATA_ENV_VAR, build_world, scenario_names
-from recsim_llm.users.books import OLDER_BEFORE
 
 REPO = Path(__file__).resolve().parents[1]
 GOODBOOKS = REPO.parent / "shared" / "data" / "goodbooks-10k"

@@ -3,10 +3,10 @@
 The simulator knows what each user would truly click *now*: the click utility
 ``v_ui = temperature * (a_ui - b_ui) + h_u * appeal_i`` of every available item
 (:func:`recsim_llm.users.dynamics.click_utility`, the simulator's own), from the hidden
-interests, dislikes, fatigue, hook susceptibility and appeal. An item is **relevant** when it would be clicked
-with probability > 1/2 if shown alone (``v_ui > no_click_utility``); its graded **gain** for NDCG
-is that probability, ``sigmoid(v_ui - no_click_utility)``. Each sampled user is evaluated on the
-first slate they are served each day, against the state *before* that request.
+interests, dislikes, fatigue, hook susceptibility and appeal. An item is **relevant** when it
+would be clicked with probability > 1/2 if shown alone (``v_ui > no_click_utility``); its graded
+**gain** for NDCG is that probability, ``sigmoid(v_ui - no_click_utility)``. Each sampled user is
+evaluated on the first slate they are served each day, against the state *before* that request.
 """
 
 from __future__ import annotations

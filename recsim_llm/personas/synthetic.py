@@ -12,7 +12,7 @@ import numpy as np
 
 from recsim_llm.catalog.synthetic import TOPICS
 from recsim_llm.config import PopulationConfig
-from recsim_llm.users.personas import Personas
+from recsim_llm.personas.base import Personas
 
 MINORITY = "minority"
 

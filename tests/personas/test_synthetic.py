@@ -8,10 +8,10 @@ import pytest
 
 from recsim_llm.catalog.synthetic import TOPICS
 from recsim_llm.config import PopulationConfig, ScenarioConfig, override
+from recsim_llm.personas.synthetic import MINORITY, generate_personas, taste_group_topics
 from recsim_llm.scenarios import build_world
 from recsim_llm.simulator import World
 from recsim_llm.users import dynamics as dyn
-from recsim_llm.users.synthetic import MINORITY, generate_personas, taste_group_topics
 
 SHARE = np.array([0.3, 0.2, 0.15, 0.1, 0.08, 0.07, 0.05, 0.05])
 """catalog share per topic, biggest first"""
