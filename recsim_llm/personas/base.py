@@ -48,7 +48,7 @@ class Personas:
             texts = self.interests[u] if self.interests is not None else [self.likes[u]]
             if not texts or any(not str(t).strip() for t in texts):
                 raise ValueError(
-                    f"persona {self.user_ids[u]!r} (row {u}) likes nothing: every persona needs "
+                    f"persona {str(self.user_ids[u])!r} (row {u}) likes nothing: every persona needs "
                     f"a non-empty likes text (and non-empty interests), since its interests are "
                     f"encoded from it")
         if self.hook is not None:
