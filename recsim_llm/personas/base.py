@@ -48,9 +48,8 @@ class Personas:
             texts = self.interests[u] if self.interests is not None else [self.likes[u]]
             if not texts or any(not str(t).strip() for t in texts):
                 raise ValueError(
-                    f"persona {str(self.user_ids[u])!r} (row {u}) likes nothing: every persona needs "
-                    f"a non-empty likes text (and non-empty interests), since its interests are "
-                    f"encoded from it")
+                    f"persona {str(self.user_ids[u])!r} (row {u}) likes nothing: every persona "
+                    f"needs a non-empty likes text (and non-empty interests) to encode")
         if self.hook is not None:
             h = np.asarray(self.hook, np.float64)
             if h.shape != (n,) or not (np.isfinite(h).all() and (h >= 0).all()):
