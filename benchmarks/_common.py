@@ -15,8 +15,8 @@ import numpy as np
 
 from recsim_llm.catalog.base import Catalog
 from recsim_llm.config import CatalogConfig, PopulationConfig, ScenarioConfig
+from recsim_llm.personas.base import Personas
 from recsim_llm.simulator import World
-from recsim_llm.users.personas import Personas
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -27,29 +27,33 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def make_world(n_users: int, dim: int, n_items: int = 1000, slate_size: int = 10,
-               seed: int = 0, horizon_days: int = 1_000_000) -> World:
+               seed: int = 0, horizon_days: int = 1_000_000, n_interests: int = 2) -> World:
     """A World with random unit-norm float32 embeddings and no text encoder.
 
     Catalog and personas are built cheaply (placeholder texts, one topic, one provider): the
-    simulator's step reads only ``item_emb``, ``interest0``, ``dislike``, ``catalog.quality``,
-    ``catalog.arrival_day`` and ``personas.arrival_day``. Item quality ~ Beta(2, 3) as in the
-    synthetic catalog; every persona has a dislike vector (the worst case for the step's cost).
+    simulator's step reads only ``item_emb``, ``interest0``, ``dislike``, ``catalog.appeal``,
+    ``catalog.value``, ``catalog.arrival_day`` and ``personas.arrival_day``. Appeal ~ Beta(2, 3)
+    and value ~ 2 Beta(4, 3) - 1 as the synthetic catalog's regular items; every persona has a
+    dislike vector (the worst case for the step's cost) and ``n_interests`` interest vectors
+    (two, as a synthetic persona's two stated interests).
     """
     rng = np.random.default_rng(seed)
     catalog = Catalog(
         item_ids=np.array([f"item{i}" for i in range(n_items)]), titles=[""] * n_items,
         texts=[""] * n_items, topics=np.zeros(n_items, np.int64), topic_names=("bench",),
         provider=np.zeros(n_items, np.int64), provider_group=np.zeros(n_items, np.int64),
-        provider_group_names=("major",), quality=rng.beta(2.0, 3.0, n_items),
+        provider_group_names=("major",), appeal=rng.beta(2.0, 3.0, n_items),
+        value=2.0 * rng.beta(4.0, 3.0, n_items) - 1.0,
         arrival_day=np.zeros(n_items, np.int64), source="benchmark")
     personas = Personas(user_ids=np.array([f"user{u}" for u in range(n_users)]),
-                        likes=[""] * n_users, dislikes=[""] * n_users)
+                        likes=["bench"] * n_users, dislikes=[""] * n_users)
     cfg = ScenarioConfig(name="benchmark", slate_size=slate_size, horizon_days=horizon_days,
                          encoder="none", catalog=CatalogConfig(n_items=n_items),
                          population=PopulationConfig(n_users=n_users))
     return World(cfg=cfg, catalog=catalog, personas=personas,
                  item_emb=unit_rows(rng.standard_normal((n_items, dim))),
-                 interest0=unit_rows(rng.standard_normal((n_users, dim))),
+                 interest0=unit_rows(rng.standard_normal((n_users * n_interests, dim))).reshape(
+                     n_users, n_interests, dim),
                  dislike=unit_rows(rng.standard_normal((n_users, dim))),
                  encoder_identity=f"random-unit-normal-d{dim}")
 

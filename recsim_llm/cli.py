@@ -135,7 +135,7 @@ def simulate(
     out = out or Path(run.get("out", "results/run"))
     data_path = data or run.get("data")
     try:
-        cfg = merge_config(ScenarioConfig(), scen)
+        cfg = merge_config(ScenarioConfig.defaults_for(scen["name"]), scen)
     except (ConfigError, TypeError) as err:
         _fail(f"invalid configuration: {err}")
     seed_list = list(range(first, first + n_seeds))
@@ -264,6 +264,29 @@ def calibrate(
     typer.echo(res["report"])
     for f in res.get("out_files", []):
         typer.echo(f"wrote {f}")
+
+
+@app.command()
+def data(
+    dataset: Annotated[str, typer.Argument(help="dataset to fetch: ml-100k")],
+    dir: Annotated[Path | None, typer.Option(
+        "--dir", help="data folder (default: $RECSIM_LLM_DATA_DIR, else "
+                      "~/.cache/recsim_llm/data)")] = None,
+) -> None:
+    """Fetch a dataset the real-data scenarios read, from the package index (no manual step):
+    ml-100k comes from the recbole==1.2.1 wheel (`pip download --no-deps`)."""
+    from recsim_llm.catalog.download import download_ml100k
+
+    if dataset != "ml-100k":
+        _fail(f"unknown dataset {dataset!r}; valid datasets: ['ml-100k']")
+    try:
+        folder = download_ml100k(dir)
+    except RuntimeError as err:
+        _fail(str(err))
+    typer.echo(f"ML-100K is in {folder}")
+    if dir is not None:
+        typer.echo(f"the ml-100k scenario finds it with RECSIM_LLM_DATA_DIR={folder.parent} "
+                   f"(or --data {folder})")
 
 
 @app.command()

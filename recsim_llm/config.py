@@ -61,8 +61,14 @@ class ChoiceConfig:
     """weight of the dislike term ``max(0, cos(q, e))`` in the affinity; >= 0"""
     beta_fatigue: float = 1.6
     """weight of boredom ``max(0, cos(f, e)) * |f|``; >= 0"""
-    w_quality: float = 1.0
-    """weight of the hidden item quality (or item prior on real catalogs) in utility; >= 0"""
+    w_appeal: float = 6.0
+    """mean hook susceptibility: user u's weight of item appeal in the click utility is
+    ``h_u = w_appeal * g_u`` (``g_u`` the persona's relative susceptibility, mean 1, see
+    ``PopulationConfig.hook_cv``); appeal never enters satisfaction; >= 0"""
+    pool_temperature: float = 0.1
+    """tau of the soft maximum pooling a persona's interests,
+    ``a = tau * log(mean_k exp(cos(p_k, e) / tau))``: tau -> 0 is the best-matching interest,
+    large tau their mean; > 0"""
     position_bias: float = 0.15
     """utility lost per slot below the first: ``position_bias * log2(1 + slot)``; >= 0"""
 
@@ -70,9 +76,11 @@ class ChoiceConfig:
         _check_types(self)
         _check(self.model in ("mnl", "cascade"), "ChoiceConfig.model", "must be 'mnl' or 'cascade'",
                self.model)
-        for name in ("temperature", "lam_dislike", "beta_fatigue", "w_quality", "position_bias"):
+        for name in ("temperature", "lam_dislike", "beta_fatigue", "w_appeal", "position_bias"):
             _check(getattr(self, name) >= 0, f"ChoiceConfig.{name}", "must be >= 0",
                    getattr(self, name))
+        _check(self.pool_temperature > 0, "ChoiceConfig.pool_temperature", "must be > 0",
+               self.pool_temperature)
 
 
 @dataclass(frozen=True)
@@ -91,8 +99,14 @@ class DynamicsConfig:
     """multiplier on the fatigue vector between days (recovery overnight); [0, 1]"""
     shown_fatigue_weight: float = 0.25
     """weight of the mean shown item (vs. the consumed one) in the fatigue update; [0, 1]"""
+    w_value: float = 1.0
+    """weight of the hidden item value in realised satisfaction
+    ``y = a - b + w_value * value + noise``; value never enters the click utility; >= 0"""
     satisfaction_noise: float = 0.1
     """std of the noise on realised satisfaction; >= 0"""
+    dwell_noise: float = 0.5
+    """std of the Gaussian noise on the logged dwell signal ``dwell = y + dwell_noise * eps``
+    of a click (the only value-related signal a platform sees); >= 0"""
     satisfaction_ema: float = 0.15
     """weight of today's mean satisfaction in the satisfaction EMA s_u; (0, 1]"""
     no_click_satisfaction: float = -0.05
@@ -132,7 +146,8 @@ class DynamicsConfig:
                "must be in (0, 1]", self.satisfaction_ema)
         _check(-1.0 <= self.no_click_satisfaction <= 1.0, "DynamicsConfig.no_click_satisfaction",
                "must be in [-1, 1]", self.no_click_satisfaction)
-        for name in ("drift_noise", "satisfaction_noise", "refund", "return_slope"):
+        for name in ("drift_noise", "satisfaction_noise", "refund", "return_slope", "w_value",
+                     "dwell_noise"):
             v = getattr(self, name)
             _check(v >= 0, f"DynamicsConfig.{name}", "must be >= 0", v)
         for name in ("session_budget", "request_cost"):
@@ -155,10 +170,24 @@ class CatalogConfig:
     """content providers; items per provider follow a Zipf law; >= 2"""
     minority_provider_share: float = 0.3
     """share of providers in the 'independent' (minority) provider group; (0, 1)"""
-    quality_alpha: float = 2.0
-    """items' hidden quality ~ Beta(alpha, beta); > 0"""
-    quality_beta: float = 3.0
-    """second Beta parameter of quality; > 0"""
+    appeal_alpha: float = 2.0
+    """a regular item's hidden appeal (its hook) ~ Beta(appeal_alpha, appeal_beta); > 0"""
+    appeal_beta: float = 3.0
+    """second Beta parameter of a regular item's appeal; > 0"""
+    value_alpha: float = 6.0
+    """a regular item's hidden value ~ 2 Beta(value_alpha, value_beta) - 1, in [-1, 1]; > 0"""
+    value_beta: float = 2.0
+    """second Beta parameter of a regular item's value; > 0"""
+    clickbait_share: float = 0.2
+    """share of items written in a sensational, clickbait register (the text shows it); [0, 1)"""
+    clickbait_appeal_alpha: float = 8.0
+    """a clickbait item's appeal ~ Beta(clickbait_appeal_alpha, clickbait_appeal_beta); > 0"""
+    clickbait_appeal_beta: float = 2.0
+    """second Beta parameter of a clickbait item's appeal; > 0"""
+    clickbait_value_alpha: float = 2.0
+    """a clickbait item's value ~ 2 Beta(clickbait_value_alpha, clickbait_value_beta) - 1; > 0"""
+    clickbait_value_beta: float = 5.0
+    """second Beta parameter of a clickbait item's value; > 0"""
     popularity_exponent: float = 1.1
     """Zipf exponent of topic sizes and provider sizes (the long tail); >= 0"""
     new_items_per_day: int = 0
@@ -173,9 +202,13 @@ class CatalogConfig:
                self.n_providers)
         _check(0 < self.minority_provider_share < 1, "CatalogConfig.minority_provider_share",
                "must be in (0, 1)", self.minority_provider_share)
-        for name in ("quality_alpha", "quality_beta"):
+        for name in ("appeal_alpha", "appeal_beta", "value_alpha", "value_beta",
+                     "clickbait_appeal_alpha", "clickbait_appeal_beta", "clickbait_value_alpha",
+                     "clickbait_value_beta"):
             _check(getattr(self, name) > 0, f"CatalogConfig.{name}", "must be > 0",
                    getattr(self, name))
+        _check(0 <= self.clickbait_share < 1, "CatalogConfig.clickbait_share",
+               "must be in [0, 1)", self.clickbait_share)
         _check(self.popularity_exponent >= 0, "CatalogConfig.popularity_exponent",
                "must be >= 0", self.popularity_exponent)
         _check(self.new_items_per_day >= 0, "CatalogConfig.new_items_per_day", "must be >= 0",
@@ -194,9 +227,14 @@ class PopulationConfig:
     """taste groups of the synthetic personas, the last one being the minority; >= 2"""
     new_users_per_day: int = 0
     """users arriving each day (fresh personas, counted from their arrival); >= 0"""
+    hook_cv: float = 0.5
+    """spread of hook susceptibility across synthetic personas: the relative susceptibility
+    ``g_u ~ Gamma(shape 1 / hook_cv^2, scale hook_cv^2)`` (mean 1, coefficient of variation
+    ``hook_cv``; 0 = everyone alike); >= 0"""
 
     def __post_init__(self) -> None:
         _check_types(self)
+        _check(self.hook_cv >= 0, "PopulationConfig.hook_cv", "must be >= 0", self.hook_cv)
         _check(self.n_users >= 1, "PopulationConfig.n_users", "must be >= 1", self.n_users)
         _check(0 <= self.minority_share < 1, "PopulationConfig.minority_share",
                "must be in [0, 1)", self.minority_share)
@@ -256,19 +294,45 @@ class ScenarioConfig:
         return dataclasses.asdict(self)
 
     @classmethod
+    def defaults_for(cls, name: str) -> ScenarioConfig:
+        """The default config of scenario ``name``: the class defaults (those of the synthetic
+        scenario) with the scenario's own defaults (:data:`SCENARIO_DEFAULTS`, e.g. the
+        constants calibrated on MovieLens) on top. Anything a user sets goes over this."""
+        import recsim_llm.scenarios  # noqa: F401  (registers the scenarios' defaults)
+
+        return merge_config(cls(), SCENARIO_DEFAULTS.get(name, {}), {"name": name})
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScenarioConfig:
         """Build from a nested dict, rejecting unknown keys by name."""
         return _from_dict(cls, data, prefix="")
 
 
+SCENARIO_DEFAULTS: dict[str, dict[str, Any]] = {}
+"""scenario name -> nested dict of its default values where they differ from the class defaults
+(filled by :mod:`recsim_llm.scenarios`; read by :meth:`ScenarioConfig.defaults_for`)"""
+
 _SECTIONS = {"catalog": CatalogConfig, "population": PopulationConfig,
              "choice": ChoiceConfig, "dynamics": DynamicsConfig}
+
+
+_REMOVED = {
+    "choice.w_quality": "item quality was split into appeal (clicks) and value (satisfaction): "
+                        "use choice.w_appeal and dynamics.w_value",
+    "catalog.quality_alpha": "use catalog.appeal_alpha / catalog.value_alpha",
+    "catalog.quality_beta": "use catalog.appeal_beta / catalog.value_beta",
+}
+"""keys of earlier versions, with what replaced them (named in the error)"""
 
 
 def _from_dict(cls: type, data: dict[str, Any], prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or cls.__name__} must be a table/dict")
     known = {f.name for f in fields(cls)}
+    for key in data:
+        if prefix + key in _REMOVED:
+            raise ConfigError(f"config key {prefix + key!r} no longer exists: "
+                              f"{_REMOVED[prefix + key]}")
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown config key(s) {[prefix + k for k in unknown]}; "
@@ -318,7 +382,8 @@ def merge_config(base: ScenarioConfig, nested: Mapping[str, Any] | None = None,
                 raise ConfigError(f"unknown config section {p!r} in {key!r}")
             node = node[p]
         if parts[-1] not in node:
-            raise ConfigError(f"unknown config key {key!r}")
+            hint = f": {_REMOVED[key]}" if key in _REMOVED else ""
+            raise ConfigError(f"unknown config key {key!r}{hint}")
         node[parts[-1]] = value
     return ScenarioConfig.from_dict(data)
 

@@ -11,17 +11,22 @@ import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from recsim_llm.catalog.base import Catalog
 from recsim_llm.catalog.synthetic import generate_catalog
 from recsim_llm.config import ScenarioConfig
+from recsim_llm.personas.base import Personas
+from recsim_llm.personas.synthetic import generate_personas
 from recsim_llm.rng import RngStreams
 from recsim_llm.simulator import World
 from recsim_llm.text import PCAProjection, TextEncoder, make_encoder
-from recsim_llm.users.personas import Personas
-from recsim_llm.users.synthetic import generate_personas
+
+if TYPE_CHECKING:
+    from recsim_llm.catalog.movielens import MovieLensData
 
 Builder = Callable[[ScenarioConfig, RngStreams, "str | Path | None"], tuple[Catalog, Personas]]
 SCENARIOS: dict[str, Builder] = {}
@@ -58,36 +63,53 @@ def _center(x: np.ndarray) -> np.ndarray:
 
 def embed_world(cfg: ScenarioConfig, catalog: Catalog, personas: Personas,
                 encoder: TextEncoder) -> World:
-    """Encode item texts and persona likes/dislikes; optionally PCA-project to fewer dims."""
+    """Encode item texts and each persona's interests and dislikes; optionally PCA-project.
+
+    Every interest text of every persona is encoded (one vector each); personas with fewer than
+    K (the most of any persona) interests are padded with a copy of their first interest at
+    pooling weight zero (``World.interest_logw = -inf``).
+    """
     items = encoder.encode(catalog.texts)
-    likes = encoder.encode(personas.likes)
+    per_user = [personas.interest_texts(u) for u in range(personas.n_users)]
+    n_int = np.array([len(t) for t in per_user])
+    flat = encoder.encode([t for texts in per_user for t in texts])      # [sum K_u, d]
     has_dislike = np.array([bool(t.strip()) for t in personas.dislikes])
     dislike_texts = [t for t in personas.dislikes if t.strip()]
-    dis = np.zeros_like(likes)
+    dis = np.zeros((personas.n_users, flat.shape[1]), np.float32)
     if dislike_texts:
         dis[has_dislike] = encoder.encode(dislike_texts)
     identity = encoder.identity
     if cfg.center_embeddings:
-        # Items, likes and dislikes are each centred on their own mean: every item text shares a
-        # template direction and so does every persona; what is left is the distinctive content
+        # Items, interests and dislikes are each centred on their own mean: every item text shares
+        # a template direction and so does every persona; what is left is the distinctive content
         # (double centring, as in collaborative filtering; Mu & Viswanath 2018 for embeddings).
-        items, likes = _center(items), _center(likes)
+        items, flat = _center(items), _center(flat)
         if has_dislike.sum() >= 2:
             dis[has_dislike] = _center(dis[has_dislike])
         identity += "+centered"
     if cfg.embedding_dim:
         # PCA is fitted on the catalog only: users are described in the items' coordinates.
         proj = PCAProjection.fit(items, cfg.embedding_dim)
-        items, likes = proj.transform(items), proj.transform(likes)
-        projected = np.zeros((len(likes), cfg.embedding_dim), np.float32)
+        items, flat = proj.transform(items), proj.transform(flat)
+        projected = np.zeros((personas.n_users, cfg.embedding_dim), np.float32)
         if has_dislike.any():
             projected[has_dislike] = proj.transform(dis[has_dislike])
         dis = projected
         identity += f"+pca{cfg.embedding_dim}"
+    k_max = int(n_int.max())
+    start = np.concatenate([[0], np.cumsum(n_int)[:-1]])
+    slot = np.arange(k_max)
+    real = slot[None, :] < n_int[:, None]                                   # [n, K]
+    rows = np.where(real, start[:, None] + slot[None, :], start[:, None])   # pad = interest 0
+    interest0 = flat[rows]                                                  # [n, K, d]
+    logw = np.where(real, -np.log(n_int)[:, None], -np.inf).astype(np.float32)
+    hook = (np.ones(personas.n_users) if personas.hook is None
+            else np.asarray(personas.hook, np.float64))
     return World(cfg=cfg, catalog=catalog, personas=personas,
                  item_emb=np.ascontiguousarray(items, dtype=np.float32),
-                 interest0=np.ascontiguousarray(likes, dtype=np.float32),
-                 dislike=np.ascontiguousarray(dis, dtype=np.float32), encoder_identity=identity)
+                 interest0=np.ascontiguousarray(interest0, dtype=np.float32),
+                 dislike=np.ascontiguousarray(dis, dtype=np.float32), encoder_identity=identity,
+                 interest_logw=logw, hook=hook.astype(np.float32))
 
 
 def build_world(cfg: ScenarioConfig, seed: int, *, encoder: TextEncoder | None = None,
@@ -115,10 +137,18 @@ DATA_ENV_VAR = "RECSIM_LLM_DATA_DIR"
 
 
 def _data_folder(data_path: str | Path | None, name: str) -> Path | None:
+    """``data_path``; else ``$RECSIM_LLM_DATA_DIR/name``; else the folder that
+    ``recsim-llm data`` writes (:data:`recsim_llm.catalog.download.DEFAULT_DATA_DIR`) when it
+    holds ``name``; else None (ML-100K then comes from an installed recbole package)."""
+    from recsim_llm.catalog.download import DEFAULT_DATA_DIR
+
     if data_path is not None:
         return Path(data_path)
     root = os.environ.get(DATA_ENV_VAR)
-    return Path(root) / name if root else None
+    if root:
+        return Path(root) / name
+    fetched = DEFAULT_DATA_DIR / name
+    return fetched if fetched.is_dir() else None
 
 
 def _cap_users(personas: Personas, cfg: ScenarioConfig, rngs: RngStreams) -> Personas:
@@ -130,11 +160,39 @@ def _cap_users(personas: Personas, cfg: ScenarioConfig, rngs: RngStreams) -> Per
     return personas.subset(keep)
 
 
+def training_item_state(data: MovieLensData, held_out: pd.DataFrame) -> Catalog:
+    """The catalog with appeal and value counted on the training period only.
+
+    ``appeal`` = training-period popularity (:func:`~recsim_llm.catalog.movielens.
+    popularity_appeal` of the training rating counts), ``value`` = the Bayesian-shrunk mean
+    training rating on [-1, 1] (:func:`~recsim_llm.catalog.movielens.rating_value`): nothing of
+    the held-out period leaks into the simulated users (``docs/validation.md``).
+
+    Args:
+        data: the loaded MovieLens data.
+        held_out: [h] the held-out ratings of :func:`personas_from_history` (``user_id``,
+            ``item_index``, ``timestamp``).
+    """
+    from recsim_llm.catalog.movielens import popularity_appeal, rating_value
+
+    r = data.ratings
+    key = ["user_id", "item_index", "timestamp"]
+    left = r[key].astype({"user_id": str})
+    out = left.merge(held_out[key].astype({"user_id": str}).drop_duplicates(), how="left",
+                     on=key, indicator=True)["_merge"].to_numpy() == "left_only"
+    items = r["item_index"].to_numpy(np.int64)[out]
+    ratings = r["rating"].to_numpy(np.float64)[out]
+    n = data.catalog.n_items
+    return dataclasses.replace(
+        data.catalog, appeal=popularity_appeal(np.bincount(items, minlength=n)),
+        value=rating_value(items, ratings, n, data.rating_scale))
+
+
 def _movielens(variant: str, folder_name: str) -> Builder:
     def build(cfg: ScenarioConfig, rngs: RngStreams, data_path: str | Path | None
               ) -> tuple[Catalog, Personas]:
         from recsim_llm.catalog.movielens import load_movielens
-        from recsim_llm.users.history import personas_from_history
+        from recsim_llm.personas.ratings import personas_from_history
 
         folder = _data_folder(data_path, folder_name)
         if folder is None and variant == "latest-small":
@@ -142,64 +200,21 @@ def _movielens(variant: str, folder_name: str) -> Builder:
                 f"scenario {cfg.name!r} needs the ml-latest-small folder: pass data_path "
                 f"(--data PATH) or set {DATA_ENV_VAR}")
         data = load_movielens(folder, variant=variant)
-        personas, _held_out = personas_from_history(data)
-        return data.catalog, _cap_users(personas, cfg, rngs)
+        personas, held_out = personas_from_history(data)
+        return training_item_state(data, held_out), _cap_users(personas, cfg, rngs)
     return build
 
 
-# Calibrated constants (docs/validation.md, docs/case_studies.md). ML-100K's fitted choice
-# constants for ``Catalog.quality`` as the prior are temperature 3.77, no_click_utility 5.89,
-# lam_dislike 0, w_quality 9.38. They are deliberately NOT the default of the ml scenarios:
-# ``w_quality`` also scales realised satisfaction ``y = a - b + w_quality * c + noise``, so with
-# 9.38 every click is worth y ~ 6 while the dynamics (refund, return, drift) are scaled for y in
-# about [-1, 1]: measured on ML-100K, sessions all run to max_session_len, CTR is 0.8-1.0 under
-# every policy, and nobody churns. They ship as an opt-in run configuration instead,
-# ``docs/configs/ml-100k-calibrated.toml`` (``recsim-llm simulate --config FILE``), so that the
-# config actually used is always the one written to the run's manifest.
 SCENARIOS["ml-100k"] = _movielens("100k", "ml-100k")
 SCENARIOS["ml-latest-small"] = _movielens("latest-small", "ml-latest-small")
-
-GOODBOOKS_POPULARITY_WEIGHT = 0.5
-"""weight of ratings-count popularity in the goodbooks item prior (the rest is the rating)"""
-
-
-def goodbooks_prior(catalog: Catalog, popularity_weight: float = GOODBOOKS_POPULARITY_WEIGHT
-                    ) -> Catalog:
-    """The goodbooks catalog with ``quality`` = a blend of popularity and average rating.
-
-    ``load_goodbooks`` sets ``quality`` to the (shrunk) average rating only. On MovieLens 100K
-    popularity is what predicts which items users pick next (held-out AUC 0.84 vs 0.64 for the
-    mean rating, ``docs/validation.md``) while the mean rating is what tells liked from disliked
-    among watched items, and the simulator's single prior ``c_i`` enters both the choice utility
-    and the realised satisfaction; so the books scenario blends the two:
-    ``c_i = w * pop_i + (1 - w) * rating_i`` with
-    ``pop_i = (log n_i - log min n) / (log max n - log min n)`` from ``ratings_count`` (all ten
-    thousand books are popular, 2.7k to 4.8M ratings, hence the min-max of the logarithm) and
-    ``rating_i`` the loader's quality. On goodbooks-10k the two are nearly uncorrelated
-    (r = 0.08 with log counts). The loader's value stays in ``extra["rating_quality"]`` and the
-    popularity in ``extra["popularity"]``.
-
-    Args:
-        catalog: from :func:`~recsim_llm.catalog.goodbooks.load_goodbooks`.
-        popularity_weight: w in [0, 1].
-    """
-    if not 0.0 <= popularity_weight <= 1.0:
-        raise ValueError(f"popularity_weight must be in [0, 1], got {popularity_weight}")
-    log_n = np.log1p(np.asarray(catalog.extra["ratings_count"], np.float64))
-    span = float(log_n.max() - log_n.min())
-    pop = (log_n - log_n.min()) / span if span > 0 else np.full_like(log_n, 0.5)
-    quality = popularity_weight * pop + (1.0 - popularity_weight) * catalog.quality
-    return dataclasses.replace(
-        catalog, quality=np.clip(quality, 0.0, 1.0),
-        extra={**catalog.extra, "rating_quality": catalog.quality, "popularity": pop})
 
 
 @register_scenario("goodbooks")
 def _goodbooks(cfg: ScenarioConfig, rngs: RngStreams, data_path: str | Path | None
                ) -> tuple[Catalog, Personas]:
-    """goodbooks-10k books with synthetic text readers (:mod:`recsim_llm.users.books`)."""
+    """goodbooks-10k books with synthetic text readers (:mod:`recsim_llm.personas.books`)."""
     from recsim_llm.catalog.goodbooks import load_goodbooks
-    from recsim_llm.users.books import book_personas
+    from recsim_llm.personas.books import book_personas
 
     folder = _data_folder(data_path, "goodbooks-10k")
     hint = (f"scenario {cfg.name!r} needs the goodbooks-10k folder (holding books.csv): pass "
@@ -208,7 +223,7 @@ def _goodbooks(cfg: ScenarioConfig, rngs: RngStreams, data_path: str | Path | No
     if folder is None:
         raise FileNotFoundError(hint)
     try:
-        catalog = goodbooks_prior(load_goodbooks(folder))
+        catalog = load_goodbooks(folder)
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{err}; {hint}") from None
     personas = book_personas(catalog, cfg.population, rngs.fresh("users"), cfg.horizon_days)

@@ -21,10 +21,10 @@ import numpy.typing as npt
 
 from recsim_llm.catalog.base import Catalog
 from recsim_llm.config import ScenarioConfig
+from recsim_llm.personas.base import Personas
 from recsim_llm.rng import RngStreams
 from recsim_llm.users import choice as choice_mod
 from recsim_llm.users import dynamics as dyn
-from recsim_llm.users.personas import Personas
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -45,15 +45,39 @@ class World:
     item_emb: FloatArray
     """[n_items, d] unit-norm item embeddings (public: derived from public item text)"""
     interest0: FloatArray
-    """[n_users, d] persona interests from the 'likes' texts"""
+    """[n_users, K, d] persona interests, one per interest text (padding slots repeat slot 0)"""
     dislike: FloatArray
     """[n_users, d] dislike vectors (zeros where the persona dislikes nothing)"""
     encoder_identity: str
     """which encoder produced the embeddings (and projection, if any)"""
+    interest_logw: FloatArray | None = None
+    """[n_users, K] log pooling weights (``-log K_u``, ``-inf`` on padding); None = uniform"""
+    hook: FloatArray | None = None
+    """[n_users] relative hook susceptibility g_u (``Personas.hook``); None = all 1"""
+
+    def __post_init__(self) -> None:
+        if self.interest0.ndim == 2:  # one interest per user
+            object.__setattr__(self, "interest0", self.interest0[:, None, :])
+        n, k = self.interest0.shape[:2]
+        if self.interest_logw is None:
+            object.__setattr__(self, "interest_logw",
+                               np.full((n, k), -np.log(k), np.float32))
+        if self.hook is None:
+            object.__setattr__(self, "hook", np.ones(n, np.float32))
 
     @property
     def n_users(self) -> int:
         return self.interest0.shape[0]
+
+    @property
+    def n_interests(self) -> int:
+        """K, the most interests of any persona (the interest arrays' second axis)."""
+        return self.interest0.shape[1]
+
+    def mean_interest0(self) -> FloatArray:
+        """[n_users, d] each persona's interests averaged into one direction (for metrics)."""
+        assert self.interest_logw is not None
+        return dyn.mean_interest(self.interest0, self.interest_logw)
 
     @property
     def n_items(self) -> int:
@@ -85,11 +109,18 @@ class Feedback:
     items: IntArray
     """[m] clicked item, -1 = no click"""
     satisfaction: npt.NDArray[np.float64]
-    """[m] realised satisfaction (``no_click_satisfaction`` where no click)"""
+    """[m] realised satisfaction (``no_click_satisfaction`` where no click); hidden"""
     session_ended: npt.NDArray[np.bool_]
     """[m] this request ended the user's session"""
     slate_mean_emb: FloatArray
     """[m, d] mean embedding of each slate (public; gives intra-list diversity cheaply)"""
+    dwell: npt.NDArray[np.float64] | None = None
+    """[m] the noisy dwell signal of a click, ``y + dwell_noise * eps`` (NaN where no click):
+    the only value-related signal a platform logs. None (when built by hand) = all NaN"""
+
+    def __post_init__(self) -> None:
+        if self.dwell is None:
+            object.__setattr__(self, "dwell", np.full(len(self.users), np.nan))
 
     @property
     def clicked(self) -> npt.NDArray[np.bool_]:
@@ -166,7 +197,8 @@ class Simulator:
         self._pos_penalty = choice_mod.position_penalty(self.cfg.slate_size, ch.position_bias)
         self._item_arrival = world.catalog.arrival_day
         self._user_arrival = world.user_arrival()
-        self._quality = world.catalog.quality.astype(np.float32)
+        self._appeal = world.catalog.appeal.astype(np.float32)
+        self._value = world.catalog.value.astype(np.float32)
         self.before_request: list[Callable[[Simulator, IntArray, IntArray], None]] = []
         self.on_request: list[Callable[[Feedback], None]] = []
         self._gbuf: FloatArray | None = None
@@ -182,8 +214,10 @@ class Simulator:
         """Build day 0: every user who has arrived starts a session."""
         w, n, d = self.world, self.world.n_users, self.world.dim
         joined = self._user_arrival <= 0
+        assert w.interest_logw is not None and w.hook is not None
         self.state = dyn.PopulationState(
-            interest=w.interest0.copy(), interest0=w.interest0, dislike=w.dislike,
+            interest=w.interest0.copy(), interest0=w.interest0, interest_logw=w.interest_logw,
+            hook=(self.cfg.choice.w_appeal * w.hook).astype(np.float32), dislike=w.dislike,
             fatigue=np.zeros((n, d), np.float32),
             satisfaction=np.full(n, self.cfg.dynamics.initial_satisfaction),
             budget=np.zeros(n), misses=np.zeros(n, np.int64), requests=np.zeros(n, np.int64),
@@ -206,6 +240,7 @@ class Simulator:
         day = self.rngs.child(f"day{self.day}")
         self._rng_choice = day["choice"]
         self._rng_sat = day["satisfaction"]
+        self._rng_dwell = day["dwell"]
         self._rng_day = day
 
     def _start_session(self, who: npt.NDArray[np.bool_]) -> None:
@@ -261,16 +296,20 @@ class Simulator:
             u_all = self._rng_choice.random(n)
         eps_all = self._rng_sat.standard_normal(n)
 
+        eps_dwell = self._rng_dwell.standard_normal(n)
+
         for hook in self.before_request:  # e.g. accuracy against the pre-request ground truth
             hook(self, idx, S)
-        p = np.take(st.interest, idx, axis=0)              # [m, d]
+        p = np.take(st.interest, idx, axis=0)              # [m, K, d]
+        logw = np.take(st.interest_logw, idx, axis=0)      # [m, K]
         q = np.take(st.dislike, idx, axis=0)
         f = np.take(st.fatigue, idx, axis=0)
         cos_p, cos_q, dot_f, shown_mean = self._slate_products(S, p, q, f)
-        a = dyn.affinity(cos_p, cos_q, ch.lam_dislike)
+        a = dyn.affinity(dyn.pool_interests(cos_p, logw[:, None, :], ch.pool_temperature),
+                         cos_q, ch.lam_dislike)
         b = dyn.boredom(dot_f, ch.beta_fatigue)
-        c = self._quality[S]
-        v = dyn.utility(a, b, c, ch.temperature, ch.w_quality, self._pos_penalty)
+        v = dyn.click_utility(a, b, self._appeal[S], st.hook[idx][:, None], ch.temperature,
+                              self._pos_penalty)
         if ch.model == "cascade":
             pos = choice_mod.sample_cascade(v, ch.no_click_utility, u_all[idx])
         else:
@@ -278,12 +317,16 @@ class Simulator:
         clicked = pos >= 0
         r = np.arange(len(idx))
         pc = np.where(clicked, pos, 0)
-        y = dyn.realized_satisfaction(a[r, pc], b[r, pc], c[r, pc], ch.w_quality,
+        item = S[r, pc]
+        y = dyn.realized_satisfaction(a[r, pc], b[r, pc], self._value[item], dy.w_value,
                                       dy.satisfaction_noise * eps_all[idx])
         y = np.where(clicked, y, dy.no_click_satisfaction).astype(np.float64)
-        consumed = np.take(self.world.item_emb, S[r, pc], axis=0)   # [m, d]
+        dwell = dyn.dwell_signal(y, clicked, dy.dwell_noise * eps_dwell[idx])
+        consumed = np.take(self.world.item_emb, item, axis=0)   # [m, d]
+        resp = (dyn.responsibility(cos_p[r, pc], logw, ch.pool_temperature)
+                if p.shape[1] > 1 else None)
 
-        st.interest[idx] = dyn.drift_toward(p, consumed, y, clicked, dy.drift_rate)
+        st.interest[idx] = dyn.drift_toward(p, consumed, y, clicked, dy.drift_rate, resp)
         st.fatigue[idx] = dyn.update_fatigue(f, consumed, shown_mean, clicked,
                                              dy.fatigue_decay, dy.shown_fatigue_weight)
         st.budget[idx] = dyn.update_budget(st.budget[idx], y, clicked, dy.request_cost,
@@ -297,8 +340,8 @@ class Simulator:
                  | (st.requests[idx] >= dy.max_session_len))
         st.in_session[idx[ended]] = False
         fb = Feedback(day=self.day, tick=self.tick, users=idx, slates=S, positions=pos,
-                      items=np.where(clicked, S[r, pc], -1), satisfaction=y, session_ended=ended,
-                      slate_mean_emb=shown_mean)
+                      items=np.where(clicked, item, -1), satisfaction=y, dwell=dwell,
+                      session_ended=ended, slate_mean_emb=shown_mean)
         self.tick += 1
         for cb in self.on_request:
             cb(fb)
@@ -308,16 +351,18 @@ class Simulator:
 
     def _slate_products(self, S: IntArray, p: FloatArray, q: FloatArray, f: FloatArray
                         ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """Dot products of slate items with interest, dislike and fatigue, and slate means.
+        """Dot products of slate items with interests, dislike and fatigue, and slate means.
 
         Computed in chunks of :data:`BLOCK` users through one reused [BLOCK, k, d] buffer.
 
+        Args:
+            S: [m, k] slates; p: [m, K, d] interests; q, f: [m, d].
         Returns:
-            cos_p, cos_q, dot_f: [m, k]; shown_mean: [m, d].
+            cos_p: [m, k, K]; cos_q, dot_f: [m, k]; shown_mean: [m, d].
         """
         m, k = S.shape
         d = self.world.dim
-        cos_p = np.empty((m, k), np.float32)
+        cos_p = np.empty((m, k, p.shape[1]), np.float32)
         cos_q = np.empty((m, k), np.float32)
         dot_f = np.empty((m, k), np.float32)
         shown = np.empty((m, d), np.float32)
@@ -328,7 +373,7 @@ class Simulator:
             # ids were validated, so mode="clip" only lets np.take write into the buffer.
             G = np.take(self.world.item_emb, S[lo:hi], axis=0, out=self._gbuf[: hi - lo],
                         mode="clip")
-            np.einsum("mkd,md->mk", G, p[lo:hi], out=cos_p[lo:hi])
+            np.matmul(G, p[lo:hi].transpose(0, 2, 1), out=cos_p[lo:hi])
             np.einsum("mkd,md->mk", G, q[lo:hi], out=cos_q[lo:hi])
             np.einsum("mkd,md->mk", G, f[lo:hi], out=dot_f[lo:hi])
             np.einsum("mkd->md", G, out=shown[lo:hi])
@@ -361,10 +406,11 @@ class Simulator:
         for cb in self.on_day_end:
             cb(self, self.day)
         # Overnight: fatigue recovers, interests relax toward the persona and wander.
-        noise = self._rng_day["drift"].standard_normal((n, self.world.dim), dtype=np.float32)
+        # one draw per interest: with K = 1 the same numbers as an [n, d] draw
+        noise = self._rng_day["drift"].standard_normal(st.interest.shape, dtype=np.float32)
         alive = st.alive
         st.fatigue *= np.float32(dy.fatigue_overnight)
-        st.interest = np.where(alive[:, None], dyn.overnight_interest(
+        st.interest = np.where(alive[:, None, None], dyn.overnight_interest(
             st.interest, st.interest0, noise, dy.anchor_rate, dy.drift_noise),
             st.interest).astype(np.float32)
         u_return = self._rng_day["return"].random(n)

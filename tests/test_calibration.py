@@ -19,7 +19,7 @@ from scipy.special import expit
 
 from recsim_llm import calibration as cal
 from recsim_llm.catalog.movielens import MovieLensData, load_movielens
-from recsim_llm.users.history import personas_from_history
+from recsim_llm.personas.ratings import personas_from_history
 
 torch.set_num_threads(1)
 
@@ -71,7 +71,7 @@ def test_mle_switched_off_terms_are_zero_and_balance_shifts_intercept() -> None:
     assert bal.intercept_shift == pytest.approx(shift)
     assert bal.no_click_utility == pytest.approx(raw.no_click_utility - shift, abs=1e-6)
     assert bal.choice_config() == {"temperature": 0.0, "no_click_utility": bal.no_click_utility,
-                                   "lam_dislike": 0.0, "w_quality": bal.w_prior}
+                                   "lam_dislike": 0.0, "w_appeal": bal.w_prior}
 
 
 def test_mle_rejects_degenerate_events() -> None:
@@ -219,8 +219,8 @@ def test_calibrate_command_hashing_end_to_end(tmp_path: Path) -> None:
     assert r["counts"]["users"] == 150
     assert r["best_prior"] in cal.ITEM_PRIORS
     cfg = r["recommended"]["choice_config"]
-    assert set(cfg) == {"temperature", "no_click_utility", "lam_dislike", "w_quality"}
-    assert cfg["temperature"] >= 0 and cfg["w_quality"] > 0
+    assert set(cfg) == {"temperature", "no_click_utility", "lam_dislike", "w_appeal"}
+    assert cfg["temperature"] >= 0 and cfg["w_appeal"] > 0
     assert "not identifiable" in r["position_bias"]
     ev = r["evaluation"]
     for name in ("text+popularity", "text-only", "popularity-only", "text+popularity/in-sample"):
@@ -248,6 +248,17 @@ def test_calibrate_command_hashing_end_to_end(tmp_path: Path) -> None:
     saved = json.loads((out / "results.json").read_text())  # strict JSON
     assert saved["recommended"] == r["recommended"]
     assert "| text+popularity |" in (out / "report.md").read_text()
+    # calibration.json: both protocols and 1:1 accuracy of the shipped model, with the
+    # popularity-only and text-only figures beside them
+    head = json.loads((out / "calibration.json").read_text())
+    assert head["model"] == "text+popularity"
+    for fig in (head, head["popularity_only"], head["text_only"]):
+        assert set(fig) >= {"auc_random", "auc_popularity_matched", "accuracy_1to1"}
+    assert head["auc_random"] == ev["text+popularity"]["auc"]
+    # matched negatives take popularity away: popularity alone falls toward 0.5
+    assert head["popularity_only"]["auc_popularity_matched"] < 0.65
+    assert head["popularity_only"]["auc_popularity_matched"] < head["popularity_only"][
+        "auc_random"] - 0.15
     # same seed, same numbers (a smaller run, twice)
     a = cal.calibrate_command("ml-100k", None, "hashing", None, 40, 3)
     b = cal.calibrate_command("ml-100k", None, "hashing", None, 40, 3)

@@ -25,7 +25,7 @@ def test_train_ppo_and_replay_with_simulate(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.chdir(tmp_path)
     code = _block("PPO(")
     scope: dict = {}
-    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - our own documentation
+    exec(compile(code, "README.md", "exec"), scope)
     daily = scope["result"].daily
     assert {p for p in daily.policy if p.startswith("sb3:")}
     assert {"greedy", "mmr"} <= set(daily.policy)

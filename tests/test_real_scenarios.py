@@ -22,9 +22,9 @@ import recsim_llm  # noqa: F401  (registers the env ids)
 from recsim_llm.cli import app
 from recsim_llm.config import ScenarioConfig, override
 from recsim_llm.envs import ENV_SPECS, SingleUserEnv
+from recsim_llm.personas.books import OLDER_BEFORE
 from recsim_llm.runner import simulate
 from recsim_llm.scenarios import DATA_ENV_VAR, build_world, scenario_names
-from recsim_llm.users.books import OLDER_BEFORE
 
 REPO = Path(__file__).resolve().parents[1]
 GOODBOOKS = REPO.parent / "shared" / "data" / "goodbooks-10k"
@@ -81,11 +81,10 @@ def test_goodbooks_minority_reads_older_less_rated_books(books_world) -> None:
         decade = re.search(r"(before 1900|from the (\d{4})s)", like)
         assert decade, like
         assert decade.group(2) is None or int(decade.group(2)) < OLDER_BEFORE, like
-    # Popularity from ratings counts enters the item prior the simulator uses.
-    pop = cat.extra["popularity"]
-    assert 0 <= cat.quality.min() and cat.quality.max() <= 1
-    assert np.corrcoef(np.log(cat.extra["ratings_count"]), cat.quality)[0, 1] > 0.5
-    np.testing.assert_allclose(cat.quality, 0.5 * pop + 0.5 * cat.extra["rating_quality"])
+    # Popularity from ratings counts is the appeal; the rating the value.
+    assert 0 <= cat.appeal.min() and cat.appeal.max() <= 1
+    assert np.corrcoef(np.log(cat.extra["ratings_count"]), cat.appeal)[0, 1] > 0.99
+    assert np.corrcoef(cat.extra["average_rating"], cat.value)[0, 1] > 0.9
 
 
 @needs_goodbooks

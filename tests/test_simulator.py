@@ -152,7 +152,7 @@ def test_budget_never_negative_and_norms_bounded(churn_world: World, small_world
 
         def check(s: Simulator, fb: Feedback) -> None:
             assert np.all(s.state.budget >= 0.0)
-            np.testing.assert_allclose(np.linalg.norm(s.state.interest, axis=1), 1.0, atol=1e-4)
+            np.testing.assert_allclose(np.linalg.norm(s.state.interest, axis=-1), 1.0, atol=1e-4)
             assert np.linalg.norm(s.state.fatigue, axis=1).max() <= 1.0 + 1e-5
 
         assert run_random(sim, each=check) > 0
@@ -442,3 +442,46 @@ def test_validate_slates_ignores_masked_rows() -> None:
         validate_slates(slates, 3, 2, 3, rows=np.array([0, 2]))
     with pytest.raises(SlateError, match="integer item ids"):
         validate_slates(slates.astype(bool), 3, 2, 4)
+
+
+def test_dwell_is_noisy_satisfaction_of_clicks_from_a_fixed_stream(small_world: World) -> None:
+    """dwell = y + dwell_noise * eps where clicked (NaN elsewhere); eps comes from the day's
+    ``dwell`` stream, one draw per user per request whoever is served (common random numbers)."""
+    sim = Simulator(small_world, 5)
+    sim.reset()
+    sigma = small_world.cfg.dynamics.dwell_noise
+    n = small_world.n_users
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        mirror = np.random.Generator(np.random.PCG64())
+        mirror.bit_generator.state = sim._rng_dwell.bit_generator.state
+        eps = mirror.standard_normal(n)
+        fb = sim.step(random_slates(sim, rng))
+        assert fb.dwell is not None
+        c = fb.clicked
+        assert np.isnan(fb.dwell[~c]).all()
+        np.testing.assert_allclose(fb.dwell[c], fb.satisfaction[c] + sigma * eps[fb.users[c]],
+                                   rtol=1e-6, atol=1e-9)
+
+
+def test_click_follows_appeal_satisfaction_follows_value(small_world: World) -> None:
+    """Raising every item's appeal raises the click rate and leaves the satisfaction of a given
+    click alone; lowering value lowers satisfaction and leaves the click draws alone."""
+    import dataclasses
+
+    def first_step(world: World):
+        sim = Simulator(world, 11)
+        sim.reset()
+        slates = np.tile(np.arange(world.cfg.slate_size), (world.n_users, 1))
+        return sim.step(slates)
+
+    cat = small_world.catalog
+    base = first_step(small_world)
+    hooked = first_step(dataclasses.replace(small_world, catalog=dataclasses.replace(
+        cat, appeal=np.ones(cat.n_items))))
+    worse = first_step(dataclasses.replace(small_world, catalog=dataclasses.replace(
+        cat, value=np.full(cat.n_items, -1.0))))
+    assert hooked.clicked.mean() > base.clicked.mean()
+    np.testing.assert_array_equal(worse.positions, base.positions)  # value never enters clicks
+    c = base.clicked
+    assert (worse.satisfaction[c] < base.satisfaction[c]).all()

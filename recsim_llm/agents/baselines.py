@@ -133,30 +133,45 @@ def mmr_rerank(rel: np.ndarray, item_emb: np.ndarray, recent: IntArray, k: int, 
 
 
 class OraclePolicy(BasePolicy):
-    """Upper bound that reads the hidden state: ranks by the true expected utility now.
+    """Privileged, myopic reference: ranks every available item by a hidden objective of now.
 
-    Myopic: it maximises this request's utility (affinity, boredom, quality), ignoring what the
-    slate does to tomorrow. Named so, and only for comparison.
+    ``target="click"`` (``oracle:click``, and plain ``oracle``) maximises this request's click
+    probability: it ranks by the click utility ``T * (a - b) + h_u * appeal_i``. Under the MNL,
+    the top k by utility is the slate with the highest click probability.
+    ``target="value"`` (``oracle:value``) maximises the expected satisfaction of what is consumed:
+    it ranks by ``a - b + w_value * value_i``. Both read the true interests, fatigue, hook
+    susceptibility, appeal and value, ignore what the slate does to tomorrow, and exist only for
+    comparison; the gap between them is the engagement-vs-value tension of the user model.
     """
 
-    name = "oracle"
+    name = "oracle:click"
     privileged = True
+    TARGETS = ("click", "value")
+
+    def __init__(self, target: str = "click") -> None:
+        if target not in self.TARGETS:
+            raise ValueError(f"oracle target must be one of {list(self.TARGETS)}, got {target!r}")
+        self.target = target
+        self.name = f"oracle:{target}"
 
     def rank(self, view: PlatformView) -> IntArray:
         sim = view.hidden
         if sim is None:
             raise RuntimeError("the oracle needs the simulator (privileged observation)")
         ch, st, a = sim.cfg.choice, sim.state, view.n_available
-        emb = sim.world.item_emb[:a]
         u = view.users
-        aff = dyn.affinity(st.interest[u] @ emb.T, st.dislike[u] @ emb.T, ch.lam_dislike)
-        bor = dyn.boredom(st.fatigue[u] @ emb.T, ch.beta_fatigue)
-        v = ch.temperature * (aff - bor) + ch.w_quality * sim.world.catalog.quality[:a]
+        aff, bor = dyn.all_item_terms(st.interest[u], st.interest_logw[u], st.dislike[u],
+                                      st.fatigue[u], sim.world.item_emb[:a], ch.lam_dislike,
+                                      ch.beta_fatigue, ch.pool_temperature)
+        cat = sim.world.catalog
+        if self.target == "click":
+            v = dyn.click_utility(aff, bor, cat.appeal[:a], st.hook[u][:, None], ch.temperature)
+        else:
+            v = dyn.expected_satisfaction(aff, bor, cat.value[:a], sim.cfg.dynamics.w_value)
         return topk_excluding(v, self.ctx.slate_size, view.log.recent[u])
 
 
 def make_oracle(arg: str | None) -> OraclePolicy:
-    """``oracle``: the privileged myopic upper reference."""
-    if arg is not None:
-        raise ValueError(f"oracle takes no argument, got {arg!r}")
-    return OraclePolicy()
+    """``oracle:click`` / ``oracle:value``: the privileged myopic references (``oracle`` alone
+    is ``oracle:click``)."""
+    return OraclePolicy(arg or "click")

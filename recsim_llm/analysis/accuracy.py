@@ -1,11 +1,12 @@
 """Ranking accuracy against the simulator's ground truth (precision, recall, MAP, NDCG @ k).
 
-The simulator knows what each user would truly like *now*: the utility
-``v_ui = temperature * (a_ui - b_ui) + w_quality * c_i`` of every available item, from the
-hidden interest, dislikes, fatigue and quality. An item is **relevant** when it would be clicked
-with probability > 1/2 if shown alone (``v_ui > no_click_utility``); its graded **gain** for NDCG
-is that probability, ``sigmoid(v_ui - no_click_utility)``. Each sampled user is evaluated on the
-first slate they are served each day, against the state *before* that request.
+The simulator knows what each user would truly click *now*: the click utility
+``v_ui = temperature * (a_ui - b_ui) + h_u * appeal_i`` of every available item
+(:func:`recsim_llm.users.dynamics.click_utility`, the simulator's own), from the hidden
+interests, dislikes, fatigue, hook susceptibility and appeal. An item is **relevant** when it
+would be clicked with probability > 1/2 if shown alone (``v_ui > no_click_utility``); its graded
+**gain** for NDCG is that probability, ``sigmoid(v_ui - no_click_utility)``. Each sampled user is
+evaluated on the first slate they are served each day, against the state *before* that request.
 """
 
 from __future__ import annotations
@@ -75,10 +76,11 @@ class AccuracyProbe:
         u = users[pick]
         self._seen_day[u] = sim.day
         ch, st, a = sim.cfg.choice, sim.state, sim.n_available
-        emb = self.world.item_emb[:a]
-        aff = dyn.affinity(st.interest[u] @ emb.T, st.dislike[u] @ emb.T, ch.lam_dislike)
-        bor = dyn.boredom(st.fatigue[u] @ emb.T, ch.beta_fatigue)
-        v = ch.temperature * (aff - bor) + ch.w_quality * self.world.catalog.quality[:a]
+        aff, bor = dyn.all_item_terms(st.interest[u], st.interest_logw[u], st.dislike[u],
+                                      st.fatigue[u], self.world.item_emb[:a], ch.lam_dislike,
+                                      ch.beta_fatigue, ch.pool_temperature)
+        v = dyn.click_utility(aff, bor, self.world.catalog.appeal[:a], st.hook[u][:, None],
+                              ch.temperature)
         margin = v - ch.no_click_utility
         res = ranking_metrics(slates[pick], margin > 0, 1.0 / (1.0 + np.exp(-margin)))
         for key, vals in res.items():

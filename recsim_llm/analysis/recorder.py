@@ -15,6 +15,7 @@ import numpy as np
 from recsim_llm.analysis import metrics as M
 from recsim_llm.analysis.accuracy import AccuracyProbe
 from recsim_llm.simulator import Feedback, Simulator, World
+from recsim_llm.users import dynamics as dyn
 
 DAILY_COLUMNS = (
     "scenario", "policy", "seed", "day", "active_users", "retention", "ctr",
@@ -55,7 +56,9 @@ class DailyRecorder:
         rng = np.random.default_rng(np.random.SeedSequence(0, spawn_key=(n,)))
         sample = np.sort(rng.choice(n, size=min(n, pair_sample), replace=False))
         self._pair_a = sample
-        self._pair_b = sample[M.nearest_neighbours(world.interest0[sample])] if n > 1 else sample
+        self._pair_b = (sample[M.nearest_neighbours(world.mean_interest0()[sample])] if n > 1
+                        else sample)
+        self._trap = world.catalog.trap_items()
         self.rows: list[dict[str, Any]] = []
         self._prev_visited = np.zeros(n, bool)
         # Accuracy needs scores over all items per evaluated user: a smaller fixed sample.
@@ -144,7 +147,8 @@ class DailyRecorder:
             "coverage": M.coverage(imp),
             "exposure_gini": M.gini(imp),
             "homogenization": float(np.nanmean(jac)) if both.any() else float("nan"),
-            "interest_homogenization": M.mean_pairwise_cosine(st.interest[alive]),
+            "interest_homogenization": M.mean_pairwise_cosine(
+                dyn.mean_interest(st.interest[alive], st.interest_logw[alive])),
             "consumed_topic_entropy": (float(M.entropy_bits(topic_counts[full]).mean())
                                        if full.any() else float("nan")),
             "active_share": n_active / max(n_joined, 1),
@@ -159,12 +163,14 @@ class DailyRecorder:
             "satisfaction_ema": float(st.satisfaction[alive].mean()) if alive.any()
             else float("nan"),
             "drift_from_persona": float(1.0 - np.einsum(
-                "nd,nd->n", st.interest[alive], st.interest0[alive]).mean()) if alive.any()
-            else float("nan"),
+                "nkd,nkd,nk->n", st.interest[alive], st.interest0[alive],
+                np.exp(st.interest_logw[alive])).mean()) if alive.any() else float("nan"),
+            "trap_exposure": (float(imp[self._trap[:a]].sum() / imp.sum()) if imp.sum()
+                              else float("nan")),
             "available_items": a,
         }
         total_imp = max(int(imp.sum()), 1)
-        merit = cat.quality[:a]
+        merit = (cat.value[:a] + 1.0) / 2.0  # value mapped to [0, 1]
         total_merit = max(float(merit.sum()), 1e-12)
         for g, gname in enumerate(cat.provider_group_names):
             in_g = cat.provider_group[:a] == g

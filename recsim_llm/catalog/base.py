@@ -12,8 +12,10 @@ import numpy.typing as npt
 class Catalog:
     """Items as parallel arrays, index ``i`` in ``[0, n_items)`` being the simulator's item id.
 
-    The policy may see ``item_ids``, ``titles``, ``texts``, ``topics`` and ``provider``; ``quality``
-    is hidden (only the simulator and the ``oracle`` baseline read it).
+    The policy may see ``item_ids``, ``titles``, ``texts``, ``topics`` and ``provider``;
+    ``appeal`` and ``value`` are hidden (only the simulator and the privileged oracles read them).
+    Appeal is what gets an item clicked (the hook of its title; popularity on real data), value
+    what consuming it gives (the rating on real data): ``docs/user_model.md``.
     """
 
     item_ids: npt.NDArray[np.str_]
@@ -32,8 +34,11 @@ class Catalog:
     """[n] provider group index into ``provider_group_names``"""
     provider_group_names: tuple[str, ...]
     """names of the provider groups, e.g. ('major', 'independent')"""
-    quality: npt.NDArray[np.float64]
-    """[n] hidden quality / item prior in [0, 1]"""
+    appeal: npt.NDArray[np.float64]
+    """[n] hidden appeal in [0, 1]: enters the click utility as ``h_u * appeal_i``"""
+    value: npt.NDArray[np.float64]
+    """[n] hidden value in [-1, 1] (0 neutral): enters realised satisfaction as
+    ``w_value * value_i``"""
     arrival_day: npt.NDArray[np.int64]
     """[n] day the item enters the catalog (0 = present from the start)"""
     topic_matrix: npt.NDArray[np.bool_] | None = None
@@ -47,8 +52,8 @@ class Catalog:
         n = len(self.item_ids)
         if n == 0:
             raise ValueError("a catalog needs at least one item")
-        for name in ("titles", "texts", "topics", "provider", "provider_group", "quality",
-                     "arrival_day"):
+        for name in ("titles", "texts", "topics", "provider", "provider_group", "appeal",
+                     "value", "arrival_day"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"Catalog.{name} has length {len(getattr(self, name))}, "
                                  f"expected {n} (one per item)")
@@ -57,8 +62,13 @@ class Catalog:
         if self.provider_group.min() < 0 or self.provider_group.max() >= len(
                 self.provider_group_names):
             raise ValueError("Catalog.provider_group holds an index outside provider_group_names")
-        if np.any(~np.isfinite(self.quality)):
-            raise ValueError("Catalog.quality must be finite")
+        for name, lo in (("appeal", 0.0), ("value", -1.0)):
+            arr = np.asarray(getattr(self, name), np.float64)
+            bad = ~np.isfinite(arr) | (arr < lo) | (arr > 1.0)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"Catalog.{name} must be finite and in [{lo:g}, 1]: item "
+                                 f"{self.item_ids[i]!r} (row {i}) has {arr[i]!r}")
         if self.topic_matrix is not None and self.topic_matrix.shape != (n, len(self.topic_names)):
             raise ValueError("Catalog.topic_matrix must have shape [n_items, n_topics]")
 
@@ -69,6 +79,13 @@ class Catalog:
     @property
     def n_topics(self) -> int:
         return len(self.topic_names)
+
+    def trap_items(self) -> npt.NDArray[np.bool_]:
+        """[n] the engagement trap: items in the top third of appeal *and* the bottom third of
+        value of this catalog (what gets clicked but does not satisfy; ``docs/metrics.md``)."""
+        hi = np.quantile(self.appeal, 2.0 / 3.0)
+        lo = np.quantile(self.value, 1.0 / 3.0)
+        return (self.appeal >= hi) & (self.value <= lo)
 
     def topic_onehot(self) -> npt.NDArray[np.float32]:
         """[n, n_topics] topic weights summing to 1 per item (multi-label spread evenly)."""
@@ -89,7 +106,8 @@ class Catalog:
             texts=[self.texts[i] for i in idx], topics=self.topics[idx],
             topic_names=self.topic_names, provider=self.provider[idx],
             provider_group=self.provider_group[idx],
-            provider_group_names=self.provider_group_names, quality=self.quality[idx],
+            provider_group_names=self.provider_group_names, appeal=self.appeal[idx],
+            value=self.value[idx],
             arrival_day=self.arrival_day[idx],
             topic_matrix=None if self.topic_matrix is None else self.topic_matrix[idx],
             source=self.source, extra={k: np.asarray(v)[idx] for k, v in self.extra.items()})

@@ -337,13 +337,14 @@ def _build(raw: _Raw, folder: Path, min_ratings_per_item: int) -> MovieLensData:
         topic_matrix[i, ks] = True
         topics[i] = ks[0]  # the first listed genre is the primary topic
 
-    # ---- quality: Bayesian-shrunk mean rating rescaled from [lo, hi] to [0, 1]
+    # ---- value: Bayesian-shrunk mean rating mapped from [lo, hi] to [-1, 1]; appeal: popularity
     idx, val = ratings["item_index"].to_numpy(), ratings["rating"].to_numpy()
     count = np.bincount(idx, minlength=n)
     total = np.bincount(idx, weights=val, minlength=n)
     global_mean = float(val.mean())
     shrunk = (total + PRIOR_STRENGTH * global_mean) / (count + PRIOR_STRENGTH)
-    quality = np.clip((shrunk - lo) / (hi - lo), 0.0, 1.0)
+    value = 2.0 * np.clip((shrunk - lo) / (hi - lo), 0.0, 1.0) - 1.0
+    appeal = popularity_appeal(count)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_rating = np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
@@ -376,13 +377,35 @@ def _build(raw: _Raw, folder: Path, min_ratings_per_item: int) -> MovieLensData:
     catalog = Catalog(
         item_ids=raw.movie_ids[keep], titles=titles, texts=texts, topics=topics,
         topic_names=topic_names, provider=provider, provider_group=provider_group,
-        provider_group_names=group_names, quality=quality.astype(np.float64),
+        provider_group_names=group_names, appeal=appeal, value=value.astype(np.float64),
         arrival_day=np.zeros(n, np.int64), topic_matrix=topic_matrix, source=str(folder),
         extra={"year": years.astype(np.float64), "decade": decade,
                "n_ratings": count.astype(np.int64), "mean_rating": mean_rating,
                "tags": np.asarray(item_tag_text, dtype=str)})
     return MovieLensData(catalog=catalog, ratings=ratings, users=raw.users, tags=tags_out,
                          variant=raw.variant, rating_scale=(lo, hi))
+
+
+def popularity_appeal(count: npt.NDArray[np.integer] | npt.NDArray[np.floating]
+                      ) -> npt.NDArray[np.float64]:
+    """[n] appeal from rating counts, ``log1p(count) / log1p(max count)`` in [0, 1] (zeros when
+    nothing was rated): what many people picked catches the eye."""
+    c = np.asarray(count, np.float64)
+    top = np.log1p(c.max(initial=0.0))
+    return np.log1p(c) / top if top > 0 else np.zeros(len(c))
+
+
+def rating_value(items: npt.NDArray[np.int64], ratings: npt.NDArray[np.floating], n_items: int,
+                 rating_scale: tuple[float, float]) -> npt.NDArray[np.float64]:
+    """[n_items] value from ratings: the Bayesian-shrunk mean ``(sum r + m mu) / (count + m)``
+    (``m = PRIOR_STRENGTH``, ``mu`` the mean of the given ratings) mapped linearly from the
+    rating scale to [-1, 1]; an unrated item gets ``mu``'s value."""
+    count = np.bincount(items, minlength=n_items).astype(np.float64)
+    total = np.bincount(items, weights=ratings, minlength=n_items)
+    lo, hi = rating_scale
+    mu = float(np.mean(ratings)) if len(ratings) else 0.5 * (lo + hi)
+    shrunk = (total + PRIOR_STRENGTH * mu) / (count + PRIOR_STRENGTH)
+    return 2.0 * np.clip((shrunk - lo) / (hi - lo), 0.0, 1.0) - 1.0
 
 
 def load_movielens(path: str | Path | None = None, *, variant: Variant = "auto",
@@ -399,10 +422,11 @@ def load_movielens(path: str | Path | None = None, *, variant: Variant = "auto",
     * ``topics``/``topic_matrix``: the genres. ``topic_names`` are the genre names sorted (the
       placeholders ``"(no genres listed)"``/``"unknown"`` excluded), followed by ``"Other"`` when
       some film has no genre (its only topic); the primary topic is the first listed genre.
-    * ``quality``: an item prior, the Bayesian-shrunk mean rating
-      ``(sum r + m * global_mean) / (count + m)`` with ``m = 10``, mapped linearly from the rating
-      scale (0.5-5 or 1-5) to [0, 1]. It is computed from every rating (it is the simulator's
-      hidden quality, not something a policy sees).
+    * ``value``: the Bayesian-shrunk mean rating ``(sum r + m * global_mean) / (count + m)``
+      with ``m = 10``, mapped linearly from the rating scale (0.5-5 or 1-5) to [-1, 1];
+      ``appeal``: popularity ``log1p(count) / log1p(max count)`` (:func:`popularity_appeal`).
+      Both are computed from every rating (hidden item state, not something a policy sees); the
+      MovieLens scenarios replace them by their training-period versions.
     * ``provider``: MovieLens has no producer or studio, so the **release decade** stands in as a
       provider proxy (index into the sorted decades, unknown year last; the decade itself is in
       ``extra["decade"]``, -1 if unknown). ``provider_group_names`` is

@@ -3,7 +3,14 @@
 Needs no files. Each topic has a small vocabulary (subjects, formats, moods, tags, title words);
 an item is a sentence built from its topic's vocabulary, sometimes blended with a second topic,
 so a real text encoder sees topical structure *and* item-level variety. Topic sizes and provider
-sizes follow Zipf laws (the long tail); hidden quality is Beta-distributed. Deterministic per seed.
+sizes follow Zipf laws (the long tail). Deterministic per seed.
+
+Each item has a hidden **appeal** (its hook: what gets it clicked) and a hidden **value** (what
+consuming it gives). A share ``clickbait_share`` of items is written in a sensational clickbait
+register -- a teaser title, a shock opener, a "you won't believe" promise and viral tags, around
+the same topical content -- with high appeal and low value; the other items are written plainly.
+The register is in the text, so a text model can learn to recognise it; appeal and value are not
+(``docs/user_model.md``).
 """
 
 from __future__ import annotations
@@ -167,13 +174,30 @@ def zipf_weights(n: int, exponent: float) -> np.ndarray:
     return w / w.sum()
 
 
-def _item_text(topic: Topic, second: Topic | None, rng: np.random.Generator) -> tuple[str, str]:
+CLICKBAIT_TEASERS = ("You Won't Believe", "This Changes Everything:", "Shocking Truth About",
+                     "What Happens Next Will Stun You:", "Nobody Expected", "The Secret of")
+"""title openers of the clickbait register"""
+CLICKBAIT_OPENERS = ("SHOCKING", "UNBELIEVABLE", "MUST SEE", "INSANE", "JAW-DROPPING")
+CLICKBAIT_PROMISES = ("number seven will blow your mind", "you will never guess the ending",
+                      "everyone is talking about it", "they tried to hide this",
+                      "it went viral overnight")
+CLICKBAIT_TAGS = ("viral", "shocking", "trending", "must-see", "omg")
+
+
+def _item_text(topic: Topic, second: Topic | None, rng: np.random.Generator,
+               clickbait: bool = False) -> tuple[str, str]:
     title = f"{rng.choice(topic.title_words)} {rng.choice((*topic.title_words, 'of', 'and'))} " \
             f"{rng.choice(topic.title_words)}"
     title = " ".join(dict.fromkeys(title.split()))  # no repeated words
     subject = rng.choice(topic.subjects)
-    text = f"{title}: a {rng.choice(topic.moods)} {rng.choice(topic.formats)} about {subject}"
     tags = list(rng.choice(topic.tags, size=3, replace=False))
+    if clickbait:
+        title = f"{rng.choice(CLICKBAIT_TEASERS)} {title}"
+        text = (f"{title}! {rng.choice(CLICKBAIT_OPENERS)}: a {rng.choice(topic.formats)} about "
+                f"{subject}, and {rng.choice(CLICKBAIT_PROMISES)}")
+        tags += [str(t) for t in rng.choice(CLICKBAIT_TAGS, size=2, replace=False)]
+    else:
+        text = f"{title}: a {rng.choice(topic.moods)} {rng.choice(topic.formats)} about {subject}"
     if second is not None:
         text += f", with a touch of {rng.choice(second.subjects)}"
         tags.append(str(rng.choice(second.tags)))
@@ -208,12 +232,17 @@ def generate_catalog(cfg: CatalogConfig, rng: np.random.Generator, horizon_days:
     n_indie = max(1, round(cfg.minority_provider_share * cfg.n_providers))
     provider_group_of = np.zeros(cfg.n_providers, np.int64)
     provider_group_of[cfg.n_providers - n_indie:] = 1
-    quality = rng.beta(cfg.quality_alpha, cfg.quality_beta, size=n)
+    clickbait = rng.random(n) < cfg.clickbait_share
+    appeal = np.where(clickbait, rng.beta(cfg.clickbait_appeal_alpha, cfg.clickbait_appeal_beta, n),
+                      rng.beta(cfg.appeal_alpha, cfg.appeal_beta, n))
+    value = 2.0 * np.where(clickbait,
+                           rng.beta(cfg.clickbait_value_alpha, cfg.clickbait_value_beta, n),
+                           rng.beta(cfg.value_alpha, cfg.value_beta, n)) - 1.0
 
     titles, texts = [], []
     for i in range(n):  # text generation runs once per catalog, not in a hot path
         t2 = topics[second[i]] if blend[i] else None
-        title, text = _item_text(topics[primary[i]], t2, rng)
+        title, text = _item_text(topics[primary[i]], t2, rng, bool(clickbait[i]))
         titles.append(title)
         texts.append(text)
     topic_matrix = np.zeros((n, cfg.n_topics), bool)
@@ -226,6 +255,6 @@ def generate_catalog(cfg: CatalogConfig, rng: np.random.Generator, horizon_days:
         item_ids=np.array([f"item{i}" for i in range(n)]), titles=titles, texts=texts,
         topics=primary.astype(np.int64), topic_names=tuple(t.name for t in topics),
         provider=provider.astype(np.int64), provider_group=provider_group_of[provider],
-        provider_group_names=PROVIDER_GROUPS, quality=quality, arrival_day=arrival,
+        provider_group_names=PROVIDER_GROUPS, appeal=appeal, value=value, arrival_day=arrival,
         topic_matrix=topic_matrix, source="synthetic",
-        extra={"topic_share": topic_p[primary]})
+        extra={"topic_share": topic_p[primary], "clickbait": clickbait})

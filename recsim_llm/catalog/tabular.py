@@ -25,8 +25,12 @@ __all__ = ["load_table"]
 
 _SEP_BY_SUFFIX = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
-DEFAULT_QUALITY = 0.5
-"""quality given to every item when the table has no quality column"""
+DEFAULT_APPEAL = 0.5
+"""appeal of every item when the table has no appeal column (all equally catchy: then only
+taste decides clicks)"""
+DEFAULT_VALUE = 0.0
+"""value of every item when the table has no value column (neutral: then only taste and
+boredom decide satisfaction)"""
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,8 +271,8 @@ def _short_title(text: str, limit: int = 80) -> str:
 
 def load_table(path: str | Path, *, id_col: str = "id", text_col: str = "text",
                title_col: str | None = None, topic_col: str | None = None,
-               provider_col: str | None = None, quality_col: str | None = None,
-               sep: str | None = None) -> Catalog:
+               provider_col: str | None = None, appeal_col: str | None = None,
+               value_col: str | None = None, sep: str | None = None) -> Catalog:
     """A catalog from a CSV / TSV / JSON-lines table of items.
 
     The format follows the extension (``.csv`` comma, ``.tsv``/``.tab`` tab, ``.jsonl``/
@@ -283,12 +287,16 @@ def load_table(path: str | Path, *, id_col: str = "id", text_col: str = "text",
         * ``provider_col`` -> ``provider`` over its distinct values, sorted; the names go to
           ``extra["provider_name"]``. A table says nothing about provider groups, so every item
           is in the single group ``"all"``. Default: one provider.
-        * ``quality_col`` -> ``quality``, each value a number in [0, 1]; default 0.5 for all.
+        * ``appeal_col`` -> ``appeal``, each value a number in [0, 1]; without it every item
+          gets :data:`DEFAULT_APPEAL` (0.5).
+        * ``value_col`` -> ``value``, each value a number in [-1, 1]; without it every item
+          gets :data:`DEFAULT_VALUE` (0, neutral).
         * any other column is kept in ``extra`` (as numbers when every value is one).
 
     Args:
         path: the file.
-        id_col, text_col, title_col, topic_col, provider_col, quality_col: column names.
+        id_col, text_col, title_col, topic_col, provider_col, appeal_col, value_col: column
+            names.
         sep: field separator for a delimited file whose extension does not say it.
 
     Returns:
@@ -298,7 +306,8 @@ def load_table(path: str | Path, *, id_col: str = "id", text_col: str = "text",
         FileNotFoundError: the file does not exist.
         ValueError: unknown extension without ``sep``; a missing column (listing the columns
             found); malformed JSON, a wrong field count, an empty id, a duplicate id (naming both
-            lines) or a quality outside [0, 1] -- each naming the file and line.
+            lines), a non-numeric appeal / value, an appeal outside [0, 1] or a value outside
+            [-1, 1] -- each naming the file and line.
     """
     path = Path(path)
     if not path.is_file():
@@ -314,8 +323,8 @@ def load_table(path: str | Path, *, id_col: str = "id", text_col: str = "text",
             sep = _SEP_BY_SUFFIX[suffix]
         table = read_delimited(path, sep=sep)
     frame = table.frame
-    wanted = [c for c in (id_col, text_col, title_col, topic_col, provider_col, quality_col)
-              if c is not None]
+    wanted = [c for c in (id_col, text_col, title_col, topic_col, provider_col, appeal_col,
+                          value_col) if c is not None]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; columns found: "
@@ -346,15 +355,18 @@ def load_table(path: str | Path, *, id_col: str = "id", text_col: str = "text",
     else:
         provider = np.zeros(n, np.int64)
 
-    if quality_col:
-        quality = table.numeric(quality_col)
-        out = (quality < 0) | (quality > 1)
+    def bounded(col: str | None, lo: float, default: float) -> np.ndarray:
+        if not col:
+            return np.full(n, default)
+        x = table.numeric(col)
+        out = (x < lo) | (x > 1)
         if out.any():
             i = int(np.flatnonzero(out)[0])
-            raise ValueError(f"{table.where(i)}: {quality_col!r} must be in [0, 1], "
-                             f"got {quality[i]!r}")
-    else:
-        quality = np.full(n, DEFAULT_QUALITY)
+            raise ValueError(f"{table.where(i)}: {col!r} must be in [{lo:g}, 1], got {x[i]:g}")
+        return x
+
+    appeal = bounded(appeal_col, 0.0, DEFAULT_APPEAL)
+    value = bounded(value_col, -1.0, DEFAULT_VALUE)
 
     for col in frame.columns:
         if col in wanted:
@@ -367,5 +379,6 @@ def load_table(path: str | Path, *, id_col: str = "id", text_col: str = "text",
         item_ids=ids.to_numpy(dtype=str), titles=titles, texts=texts,
         topics=topics, topic_names=topic_names, provider=provider,
         provider_group=np.zeros(n, np.int64), provider_group_names=("all",),
-        quality=quality.astype(np.float64), arrival_day=np.zeros(n, np.int64),
+        appeal=appeal.astype(np.float64), value=value.astype(np.float64),
+        arrival_day=np.zeros(n, np.int64),
         topic_matrix=None, source=str(path), extra=extra)

@@ -33,9 +33,13 @@ def env_world(*, world: World | None, config: ScenarioConfig | dict | None,
                 v is not None for v in overrides.values()):
             raise ValueError("pass either world= or configuration arguments, not both")
         return world
-    base = config if isinstance(config, ScenarioConfig) else ScenarioConfig()
     if config is not None and not isinstance(config, (ScenarioConfig, dict)):
         raise TypeError(f"config must be a ScenarioConfig, a dict or None, got {type(config)}")
+    if isinstance(config, ScenarioConfig):
+        base = config
+    else:  # the scenario's own defaults (e.g. calibrated constants), then the overrides
+        name = scenario or str((config or {}).get("name", "synthetic"))
+        base = ScenarioConfig.defaults_for(name)
     tops = {k: v for k, v in overrides.items() if v is not None}
     if scenario is not None:
         tops["name"] = scenario

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,12 +24,12 @@ def user_world(world: World, user: int) -> World:
     idx = np.array([user])
     personas = world.personas.subset(idx)
     if personas.arrival_day is not None:
-        personas = type(personas)(user_ids=personas.user_ids, likes=personas.likes,
-                                  dislikes=personas.dislikes, groups=personas.groups,
-                                  arrival_day=np.zeros(1, np.int64))
+        personas = dataclasses.replace(personas, arrival_day=np.zeros(1, np.int64))
+    assert world.interest_logw is not None and world.hook is not None
     return World(cfg=world.cfg, catalog=world.catalog, personas=personas,
                  item_emb=world.item_emb, interest0=world.interest0[idx],
-                 dislike=world.dislike[idx], encoder_identity=world.encoder_identity)
+                 dislike=world.dislike[idx], encoder_identity=world.encoder_identity,
+                 interest_logw=world.interest_logw[idx], hook=world.hook[idx])
 
 
 class SingleUserEnv(gym.Env):

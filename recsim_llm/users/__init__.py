@@ -1,6 +1,5 @@
-"""Users: text personas and where they come from."""
+"""The user model: hidden state arrays, the dynamics and the choice model (pure functions).
 
-from recsim_llm.users.history import personas_from_history
-from recsim_llm.users.personas import Personas
-
-__all__ = ["Personas", "personas_from_history"]
+Who the users are -- their text personas and where those come from -- is
+:mod:`recsim_llm.personas`.
+"""

@@ -16,7 +16,7 @@ from recsim_llm.scenarios import build_world
 from recsim_llm.simulator import Simulator, World, validate_slates
 
 BASELINES = ["random", "popular", "greedy", "mmr", "oracle", "mf"]
-SPECS = [*BASELINES, "mmr:0.2"]
+SPECS = [*BASELINES, "mmr:0.2", "oracle:value"]
 """every baseline family, plus MMR with an argument"""
 
 
@@ -73,7 +73,7 @@ def test_policies_return_valid_slates_in_simulation(arrivals_world: World, spec:
     steps = 0
     while not plat.done:
         view = plat.view(privileged=policy.privileged)
-        assert (view.hidden is not None) == (spec == "oracle")
+        assert (view.hidden is not None) == spec.startswith("oracle")
         slates = policy.act(view)
         assert slates.shape == (len(view.users), w.cfg.slate_size)  # served rows only
         assert np.all((slates >= 0) & (slates < view.n_available))  # only arrived items
@@ -221,20 +221,30 @@ def test_oracle_needs_the_simulator(small_world: World) -> None:
     sim = Simulator(w, 0)
     sim.reset()
     slates = pol.act(_obs(w, h, [0, 1], sim=sim))
-    # it ranks by the true current utility (no position term)
+    # the click oracle ranks by the true current click utility (no position term), written out
     st, ch = sim.state, w.cfg.choice
-    v = (ch.temperature * (st.interest[0] @ w.item_emb.T
-                           - ch.lam_dislike * np.maximum(st.dislike[0] @ w.item_emb.T, 0))
-         + ch.w_quality * w.catalog.quality)
+    tau = ch.pool_temperature
+    cos = st.interest[0] @ w.item_emb.T                                     # [K, n_items]
+    pooled = tau * np.log((np.exp(st.interest_logw[0])[:, None] * np.exp(cos / tau)).sum(0))
+    taste = pooled - ch.lam_dislike * np.maximum(st.dislike[0] @ w.item_emb.T, 0)
+    v = ch.temperature * taste + st.hook[0] * w.catalog.appeal
     np.testing.assert_array_equal(slates[0], np.argsort(-v)[: w.cfg.slate_size])
+    # the value oracle by the expected satisfaction: appeal plays no part
+    value = _reset(make_policy("oracle:value"), w).act(_obs(w, h, [0, 1], sim=sim))
+    y = taste + w.cfg.dynamics.w_value * w.catalog.value
+    np.testing.assert_array_equal(value[0], np.argsort(-y)[: w.cfg.slate_size])
+    assert make_policy("oracle").name == "oracle:click"
+    with pytest.raises(ValueError, match="oracle target"):
+        make_policy("oracle:fun")
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if s != "oracle"])
-def test_unprivileged_policies_never_read_quality(small_world: World, spec: str) -> None:
+@pytest.mark.parametrize("spec", [s for s in SPECS if not s.startswith("oracle")])
+def test_unprivileged_policies_never_read_appeal_or_value(small_world: World, spec: str) -> None:
     w = small_world
     h = _warm_history(w)
+    rng = np.random.default_rng(9)
     other = dataclasses.replace(w, catalog=dataclasses.replace(
-        w.catalog, quality=np.random.default_rng(9).random(w.n_items)))
+        w.catalog, appeal=rng.random(w.n_items), value=rng.uniform(-1, 1, w.n_items)))
     users = np.arange(w.n_users)
     a = _reset(make_policy(spec), w).act(_obs(w, h, users))
     b = _reset(make_policy(spec), other).act(_obs(other, h, users))

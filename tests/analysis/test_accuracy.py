@@ -129,9 +129,11 @@ def test_probe_evaluates_first_slate_of_the_day_of_sampled_users(world: World) -
             seen.add((s.day, int(u)))
             a, st = s.n_available, s.state
             emb = world.item_emb[:a]
-            aff = dyn.affinity(st.interest[u] @ emb.T, st.dislike[u] @ emb.T, ch.lam_dislike)
+            cos = st.interest[u] @ emb.T                                    # [K, a]
+            pooled = dyn.pool_interests(cos.T, st.interest_logw[u], ch.pool_temperature)
+            aff = dyn.affinity(pooled, st.dislike[u] @ emb.T, ch.lam_dislike)
             v = (ch.temperature * (aff - dyn.boredom(st.fatigue[u] @ emb.T, ch.beta_fatigue))
-                 + ch.w_quality * world.catalog.quality[:a])
+                 + st.hook[u] * world.catalog.appeal[:a])
             margin = v - ch.no_click_utility
             r = ranking_metrics(slates[j:j + 1], (margin > 0)[None],
                                 (1 / (1 + np.exp(-margin)))[None])

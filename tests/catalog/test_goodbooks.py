@@ -31,7 +31,8 @@ def test_real_goodbooks(goodbooks_dir: Path) -> None:
     c = load_goodbooks(goodbooks_dir)
     assert c.n_items == 10000
     assert c.texts[0] == "The Hunger Games (The Hunger Games, #1) by Suzanne Collins (2008)."
-    assert np.all((c.quality >= 0) & (c.quality <= 1))
+    assert np.all((c.appeal >= 0) & (c.appeal <= 1))
+    assert np.all((c.value >= -1) & (c.value <= 1))
     rowling = c.extra["author"] == "J.K. Rowling"
     assert rowling.sum() >= 3 and np.all(c.provider_group[rowling] == 0)
     assert c.provider_group_names == ("established", "emerging")
@@ -55,8 +56,10 @@ def test_handmade_goodbooks(tmp_path: Path) -> None:
     assert c.provider_group.tolist() == [0, 0, 0, 1, 1]
     assert c.provider[0] == c.provider[1] != c.provider[3]
     mean = np.mean([4.5, 4.0, 3.0, 3.8, 3.5])
-    assert c.quality[2] == pytest.approx((mean - 1) / 4)  # no ratings: the catalog mean
-    assert c.quality[1] == pytest.approx(((4.0 * 10 + 10 * mean) / 20 - 1) / 4)
+    assert c.value[2] == pytest.approx(2 * (mean - 1) / 4 - 1)  # no ratings: the catalog mean
+    assert c.value[1] == pytest.approx(2 * ((4.0 * 10 + 10 * mean) / 20 - 1) / 4 - 1)
+    log_n = np.log1p(c.extra['ratings_count'])
+    np.testing.assert_allclose(c.appeal, (log_n - log_n.min()) / (log_n.max() - log_n.min()))
     assert np.isnan(c.extra["year"][4])
 
 

@@ -18,7 +18,8 @@ def _check_catalog_invariants(data: MovieLensData) -> None:
     assert isinstance(c, Catalog)
     assert c.item_ids.dtype.kind == "U"
     assert len(set(c.item_ids.tolist())) == c.n_items
-    assert np.all((c.quality >= 0) & (c.quality <= 1))
+    assert np.all((c.appeal >= 0) & (c.appeal <= 1))
+    assert np.all((c.value >= -1) & (c.value <= 1))
     assert np.all(c.arrival_day == 0)
     assert c.topic_matrix is not None and c.topic_matrix.shape == (c.n_items, c.n_topics)
     assert c.topic_matrix.sum(axis=1).min() >= 1
@@ -60,16 +61,19 @@ def test_latest_small_sizes_and_texts(ml_small: MovieLensData) -> None:
     assert ml_small.tags is not None and len(ml_small.tags) == 3683
 
 
-def test_latest_small_quality_is_the_shrunk_mean(ml_small: MovieLensData) -> None:
+def test_latest_small_value_is_the_shrunk_mean(ml_small: MovieLensData) -> None:
     c, r = ml_small.catalog, ml_small.ratings
     stats = r.groupby("item_index")["rating"].agg(["sum", "count"])
     g = r["rating"].mean()
     expected = ((stats["sum"] + 10 * g) / (stats["count"] + 10) - 0.5) / 4.5
-    np.testing.assert_allclose(c.quality[stats.index.to_numpy()], expected.to_numpy())
+    np.testing.assert_allclose(c.value[stats.index.to_numpy()], 2 * expected.to_numpy() - 1)
+    # appeal is popularity: log1p(count) / log1p(max count)
+    np.testing.assert_allclose(c.appeal[stats.index.to_numpy()],
+                               np.log1p(stats['count'].to_numpy()) / np.log1p(stats['count'].max()))
     np.testing.assert_allclose(c.extra["mean_rating"][stats.index.to_numpy()],
                                (stats["sum"] / stats["count"]).to_numpy())
     # the best-liked well-rated film is better than an average one
-    assert c.quality.max() > 0.8 and 0.3 < np.median(c.quality) < 0.8
+    assert c.value.max() > 0.6 and -0.4 < np.median(c.value) < 0.6
 
 
 def test_latest_small_providers_are_decades(ml_small: MovieLensData) -> None:
@@ -122,7 +126,7 @@ def test_grouplens_layout_matches_recbole_layout(grouplens_dir: Path, recbole_di
     np.testing.assert_array_equal(ca.item_ids, cb.item_ids)
     assert ca.titles == cb.titles and ca.texts == cb.texts
     assert ca.topic_names == cb.topic_names and ca.provider_group_names == cb.provider_group_names
-    for name in ("topics", "provider", "provider_group", "quality", "arrival_day",
+    for name in ("topics", "provider", "provider_group", "appeal", "value", "arrival_day",
                  "topic_matrix"):
         np.testing.assert_array_equal(getattr(ca, name), getattr(cb, name), err_msg=name)
     assert ca.extra.keys() == cb.extra.keys()
@@ -160,9 +164,9 @@ def test_latest_small_handmade(make_latest_small) -> None:
     assert c.titles[3] == "Death Note: Desu nôto" and c.extra["year"][3] == 2006
     assert c.topic_names[-1] == "Other"
     assert np.isnan(c.extra["mean_rating"][3]) and c.extra["n_ratings"][3] == 0
-    # an unrated film gets the global mean as quality
+    # an unrated film gets the global mean as value, and no appeal
     g = np.mean([4.0, 3.5, 1.0, 5.0])
-    assert c.quality[3] == pytest.approx((g - 0.5) / 4.5)
+    assert c.value[3] == pytest.approx(2 * (g - 0.5) / 4.5 - 1) and c.appeal[3] == 0
 
 
 def test_blank_lines_and_crlf_are_tolerated(make_latest_small, small_texts) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsim_llm.catalog.synthetic import PROVIDER_GROUPS, TOPICS, generate_catalog, zipf_weights
+from recsim_llm.catalog.synthetic import (
+    CLICKBAIT_TAGS,
+    CLICKBAIT_TEASERS,
+    PROVIDER_GROUPS,
+    TOPICS,
+    generate_catalog,
+    zipf_weights,
+)
 from recsim_llm.config import CatalogConfig
 
 
@@ -21,7 +28,8 @@ def test_shapes_and_labels() -> None:
     assert cat.provider.min() >= 0 and cat.provider.max() < 10
     assert cat.provider_group_names == PROVIDER_GROUPS
     assert set(np.unique(cat.provider_group)) <= {0, 1}
-    assert np.all((cat.quality > 0) & (cat.quality < 1))
+    assert np.all((cat.appeal > 0) & (cat.appeal < 1))
+    assert np.all((cat.value > -1) & (cat.value < 1))
     assert len(set(cat.item_ids)) == 200
     assert np.all(cat.arrival_day == 0)
     # the primary topic is always one of the item's labels; a blend adds at most one more
@@ -45,7 +53,8 @@ def test_texts_come_from_the_topic_vocabulary() -> None:
         topic = TOPICS[cat.topics[i]]
         text = cat.texts[i]
         assert any(s in text for s in topic.subjects), text
-        assert text.startswith(cat.titles[i] + ":")
+        bait = bool(cat.extra["clickbait"][i])
+        assert text.startswith(cat.titles[i] + ("!" if bait else ":"))
         assert "Tags:" in text
         words = cat.titles[i].split()
         assert len(words) == len(set(words))  # no repeated title words
@@ -70,7 +79,8 @@ def test_new_items_arrive_in_order() -> None:
 def test_deterministic_per_seed() -> None:
     a, b, c = _cat(3, n_items=40), _cat(3, n_items=40), _cat(4, n_items=40)
     assert a.texts == b.texts
-    np.testing.assert_array_equal(a.quality, b.quality)
+    np.testing.assert_array_equal(a.appeal, b.appeal)
+    np.testing.assert_array_equal(a.value, b.value)
     np.testing.assert_array_equal(a.provider, b.provider)
     assert a.texts != c.texts
 
@@ -95,5 +105,23 @@ def test_subset_keeps_rows() -> None:
     idx = np.array([5, 2, 9])
     sub = cat.subset(idx)
     assert sub.texts == [cat.texts[i] for i in idx]
-    np.testing.assert_array_equal(sub.quality, cat.quality[idx])
+    np.testing.assert_array_equal(sub.appeal, cat.appeal[idx])
+    np.testing.assert_array_equal(sub.value, cat.value[idx])
     np.testing.assert_array_equal(sub.extra["topic_share"], cat.extra["topic_share"][idx])
+
+
+def test_clickbait_register_is_in_the_text_and_its_appeal_and_value() -> None:
+    cat = _cat(n_items=2000, clickbait_share=0.2)
+    bait = cat.extra["clickbait"]
+    assert 0.17 < bait.mean() < 0.23
+    # the register is visible: a teaser title and viral tags; plain items have neither
+    assert all(any(t in cat.titles[i] for t in CLICKBAIT_TEASERS) for i in np.flatnonzero(bait))
+    assert not any(any(t in cat.texts[i] for t in CLICKBAIT_TAGS)
+                   for i in np.flatnonzero(~bait))
+    # high appeal, low value; the trap items are mostly clickbait
+    assert cat.appeal[bait].mean() > 0.7 > 0.45 > cat.appeal[~bait].mean()
+    assert cat.value[bait].mean() < -0.3 < 0.0 < cat.value[~bait].mean()
+    trap = cat.trap_items()
+    assert bait[trap].mean() > 0.8
+    none = _cat(n_items=200, clickbait_share=0.0)
+    assert not none.extra["clickbait"].any()

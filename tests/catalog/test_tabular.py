@@ -26,13 +26,14 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_csv_with_all_columns(tmp_path: Path) -> None:
     c = load_table(_write(tmp_path, "items.csv", CSV), title_col="title", topic_col="genre",
-                   provider_col="studio", quality_col="q")
+                   provider_col="studio", appeal_col="q")
     assert c.item_ids.tolist() == ["a", "b", "c"]
     assert c.texts[1] == "A film about dogs, and\nsome more lines."
     assert c.titles == ["Cats", "Dogs", "Birds"]
     assert c.topic_names == ("comedy", "drama") and c.topics.tolist() == [1, 0, 0]
     assert c.provider.tolist() == [0, 1, 0] and c.extra["provider_name"].tolist()[1] == "S2"
-    np.testing.assert_allclose(c.quality, [0.9, 0.1, 0.5])
+    np.testing.assert_allclose(c.appeal, [0.9, 0.1, 0.5])
+    assert np.all(c.value == 0.0)  # no value column: the documented neutral default
     np.testing.assert_allclose(c.extra["price"], [3, 4, 5])  # other columns kept
     assert c.provider_group_names == ("all",) and c.source.endswith("items.csv")
 
@@ -40,7 +41,7 @@ def test_csv_with_all_columns(tmp_path: Path) -> None:
 def test_defaults_tsv_and_sep(tmp_path: Path) -> None:
     c = load_table(_write(tmp_path, "items.tsv", "id\ttext\n1\tHello world\n2\tBye\n"))
     assert c.topic_names == ("all",) and np.all(c.topics == 0)
-    assert np.all(c.quality == 0.5) and c.titles == ["Hello world", "Bye"]
+    assert np.all(c.appeal == 0.5) and np.all(c.value == 0) and c.titles == ["Hello world", "Bye"]
     c = load_table(_write(tmp_path, "items.txt", "key;body\nx;Some text\n"), id_col="key",
                    text_col="body", sep=";")
     assert c.item_ids.tolist() == ["x"] and c.texts == ["Some text"]
@@ -49,13 +50,13 @@ def test_defaults_tsv_and_sep(tmp_path: Path) -> None:
 
 
 def test_jsonl(tmp_path: Path) -> None:
-    rows = [{"id": 1, "text": "One", "topic": "x", "quality": 1.0},
-            {"id": 2, "text": "Two", "quality": 0.0}]
+    rows = [{"id": 1, "text": "One", "topic": "x", "value": 1.0},
+            {"id": 2, "text": "Two", "value": -0.5}]
     path = _write(tmp_path, "items.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n\n")
-    c = load_table(path, topic_col="topic", quality_col="quality")
+    c = load_table(path, topic_col="topic", value_col="value")
     assert c.item_ids.tolist() == ["1", "2"]
     assert c.topic_names == ("unknown", "x")  # a missing topic reads as "unknown"
-    np.testing.assert_allclose(c.quality, [1.0, 0.0])
+    np.testing.assert_allclose(c.value, [1.0, -0.5])
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -86,7 +87,7 @@ def test_duplicate_ids_name_both_lines(tmp_path: Path) -> None:
 def test_bad_csv_rows_name_the_line(tmp_path: Path, extra_row: str, what: str) -> None:
     path = _write(tmp_path, "items.csv", CSV + extra_row)
     with pytest.raises(ValueError, match=r"items\.csv, line 6") as err:
-        load_table(path, quality_col="q")
+        load_table(path, appeal_col="q")
     assert what in str(err.value)
 
 
@@ -100,7 +101,10 @@ def test_bad_jsonl_lines(tmp_path: Path) -> None:
         load_table(_write(tmp_path, "items.jsonl", good + good))
     with pytest.raises(ValueError, match=r"line 2: 'q' must be in \[0, 1\]"):
         load_table(_write(tmp_path, "items.jsonl", '{"id": "a", "text": "A", "q": 0.2}\n'
-                          '{"id": "b", "text": "B", "q": -1}\n'), quality_col="q")
+                          '{"id": "b", "text": "B", "q": -1}\n'), appeal_col="q")
+    with pytest.raises(ValueError, match=r"line 2: 'v' must be in \[-1, 1\], got 2"):
+        load_table(_write(tmp_path, "items.jsonl", '{"id": "a", "text": "A", "v": 0.2}\n'
+                          '{"id": "b", "text": "B", "v": 2}\n'), value_col="v")
 
 
 def test_latin1_bytes_and_unclosed_quote(tmp_path: Path) -> None:

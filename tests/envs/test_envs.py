@@ -292,13 +292,15 @@ def test_observation_hides_the_true_interest() -> None:
     np.testing.assert_array_equal(before, obs)
     rng = np.random.default_rng(0)
     hidden = rng.normal(size=sim.state.interest.shape).astype(np.float32)
-    sim.state.interest = hidden / np.linalg.norm(hidden, axis=1, keepdims=True)
-    sim.state.fatigue = 0.5 * sim.state.interest
+    sim.state.interest = hidden / np.linalg.norm(hidden, axis=-1, keepdims=True)
+    sim.state.fatigue = 0.5 * sim.state.interest[:, 0]
     sim.state.satisfaction = rng.normal(size=sim.state.satisfaction.shape)
     np.testing.assert_array_equal(observe(env.platform.view(), np.arange(env.num_envs)), before)
     # nor is the persona interest a slice of it
     for block in (before[:, :d], before[:, d:2 * d]):
-        assert not np.any(np.all(np.isclose(block, env.world.interest0, atol=1e-6), axis=1))
+        for k in range(env.world.n_interests):  # nor any of a persona's interests
+            assert not np.any(np.all(np.isclose(block, env.world.interest0[:, k], atol=1e-6),
+                                     axis=1))
 
 
 def test_single_user_observation_hides_the_true_interest() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -186,10 +187,15 @@ def test_utility_and_satisfaction_formulas() -> None:
     b = np.array([[0.1, 0.0]])
     c = np.array([[0.3, 0.9]])
     pen = np.array([0.0, 0.15])
-    np.testing.assert_allclose(dyn.utility(a, b, c, 10.0, 1.0, pen),
-                               [[10 * 0.4 + 0.3, 10 * 0.2 + 0.9 - 0.15]])
-    np.testing.assert_allclose(dyn.realized_satisfaction(a[0], b[0], c[0], 2.0, np.array([0.1, 0])),
-                               [0.4 + 0.6 + 0.1, 0.2 + 1.8])
+    hook = np.array([[2.0]])
+    np.testing.assert_allclose(dyn.click_utility(a, b, c, hook, 10.0, pen),
+                               [[10 * 0.4 + 2 * 0.3, 10 * 0.2 + 2 * 0.9 - 0.15]])
+    value = np.array([-0.5, 0.9])  # value is not in the click utility, appeal not in y
+    np.testing.assert_allclose(dyn.realized_satisfaction(a[0], b[0], value, 2.0,
+                                                         np.array([0.1, 0])),
+                               [0.4 - 1.0 + 0.1, 0.2 + 1.8])
+    np.testing.assert_allclose(dyn.expected_satisfaction(a[0], b[0], value, 2.0),
+                               [0.4 - 1.0, 0.2 + 1.8])
 
 
 def test_unit_norm_keeps_zero_rows() -> None:
@@ -228,7 +234,36 @@ def test_population_state_copy_and_alive(small_world) -> None:
     cp = st_.copy()
     cp.interest[0] = 5.0
     cp.churned[0] = True
-    assert st_.interest[0, 0] != 5.0 and not st_.churned[0]  # a deep copy
+    assert st_.interest[0, 0, 0] != 5.0 and not st_.churned[0]  # a deep copy
     assert set(st_.arrays()) == set(cp.arrays())
     for k, v in st_.arrays().items():
         assert not np.shares_memory(v, cp.arrays()[k]), k
+
+
+def test_pool_interests_is_a_soft_maximum() -> None:
+    tau = 0.1
+    cos = np.array([[0.5, 0.0], [0.3, 0.3], [0.2, 0.9]], np.float32)
+    logw = np.full((3, 2), -np.log(2), np.float32)
+    pooled = dyn.pool_interests(cos, logw, tau)
+    np.testing.assert_allclose(pooled, tau * np.log(0.5 * np.exp(cos / tau).sum(1)), rtol=1e-5)
+    assert np.all(pooled <= cos.max(1) + 1e-6) and np.all(pooled >= cos.mean(1) - 1e-6)
+    assert pooled[1] == pytest.approx(0.3, abs=1e-6)  # equal cosines give that cosine
+    # a padding slot (-inf) never counts, a single interest is exact
+    pad = dyn.pool_interests(np.array([[0.4, 0.9]], np.float32),
+                             np.array([[0.0, -np.inf]], np.float32), tau)
+    assert pad[0] == pytest.approx(0.4)
+    one = np.array([[0.25]], np.float32)
+    assert dyn.pool_interests(one, np.zeros((1, 1), np.float32), tau)[0] == 0.25
+
+
+def test_drift_moves_the_responsible_interest() -> None:
+    p = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], np.float32)   # [1, K=2, d]
+    e = np.array([[0.8, 0.0, 0.6]], np.float32)                        # close to interest 0
+    cos = np.einsum("nkd,nd->nk", p, e)
+    r = dyn.responsibility(cos, np.full((1, 2), -np.log(2), np.float32), 0.1)
+    assert r[0, 0] > 0.99
+    new = dyn.drift_toward(p, e, np.array([1.0]), np.array([True]), 0.5, r)
+    assert new[0, 0, 2] > 0.2 and abs(new[0, 1, 2]) < 0.01  # interest 1 hardly moves
+    np.testing.assert_allclose(np.linalg.norm(new, axis=-1), 1.0, rtol=1e-6)
+    same = dyn.drift_toward(p, e, np.array([1.0]), np.array([False]), 0.5, r)
+    np.testing.assert_array_equal(same, p)  # no click, no drift

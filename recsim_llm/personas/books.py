@@ -36,8 +36,8 @@ import numpy.typing as npt
 
 from recsim_llm.catalog.base import Catalog
 from recsim_llm.config import PopulationConfig
-from recsim_llm.users.personas import Personas
-from recsim_llm.users.synthetic import MINORITY
+from recsim_llm.personas.base import Personas
+from recsim_llm.personas.synthetic import MINORITY, hook_susceptibility
 
 __all__ = ["OLDER_BEFORE", "POPULARITY_EXPONENT", "book_personas", "reader_taste_eras"]
 
@@ -195,7 +195,7 @@ def book_personas(catalog: Catalog, cfg: PopulationConfig, rng: np.random.Genera
                 if len(sel):
                     books[sel, col] = _draw(pool, weight, len(sel), rng)
 
-    likes, dislike_texts = [], []
+    likes, dislike_texts, interests = [], [], []
     titles = catalog.titles
     for u in range(n):  # string formatting only; all draws were made above
         b1, b2, b3, b4 = books[u]
@@ -205,12 +205,15 @@ def book_personas(catalog: Catalog, cfg: PopulationConfig, rng: np.random.Genera
         named = f"{t1} and {t2}" if t1 != t2 else t1
         authors = (f"{author[b1]} or {author[b2]}" if author[b1] != author[b2]
                    else author[b1])
-        text = (f"I love {adj_a} books {phr_a} like {named}, and anything by {authors}; "
-                f"I also enjoy books {phr_b} such as {t3} by {author[b3]}.")
+        first = f"I love {adj_a} books {phr_a} like {named}, and anything by {authors}"
+        second = f"I also enjoy books {phr_b} such as {t3} by {author[b3]}"
+        text = f"{first}; {second}."
         series = _series(titles[b1])
         if series:
             text += f" I'm hooked on {series}."
+            first += f". I'm hooked on {series}"
         likes.append(text.replace("  ", " "))
+        interests.append([(first + ".").replace("  ", " "), (second + ".").replace("  ", " ")])
         if has_dislike[u]:
             adj_c, phr_c = _era_words(catalog.topic_names[era_c[u]])
             dislike_texts.append(f"I can't stand {adj_c} books {phr_c}, especially anything by "
@@ -222,4 +225,5 @@ def book_personas(catalog: Catalog, cfg: PopulationConfig, rng: np.random.Genera
     if n > cfg.n_users:
         arrival[cfg.n_users:] = 1 + np.arange(n - cfg.n_users) // cfg.new_users_per_day
     return Personas(user_ids=np.array([f"reader{u}" for u in range(n)]), likes=likes,
-                    dislikes=dislike_texts, groups={"taste": names[group]}, arrival_day=arrival)
+                    dislikes=dislike_texts, groups={"taste": names[group]}, arrival_day=arrival,
+                    interests=interests, hook=hook_susceptibility(cfg.hook_cv, n, rng))

@@ -12,7 +12,7 @@ import numpy as np
 
 from recsim_llm.catalog.synthetic import TOPICS
 from recsim_llm.config import PopulationConfig
-from recsim_llm.users.personas import Personas
+from recsim_llm.personas.base import Personas
 
 MINORITY = "minority"
 
@@ -61,15 +61,16 @@ def generate_personas(cfg: PopulationConfig, topic_share: np.ndarray, rng: np.ra
     p_groups[-1] = cfg.minority_share
     group = rng.choice(cfg.n_taste_groups, size=n, p=p_groups)
     names = np.array([f"taste{g}" for g in range(g_main)] + [MINORITY])
-    likes, dislike_texts = [], []
+    likes, dislike_texts, interests = [], [], []
     for u in range(n):  # persona writing runs once per population, not in a hot path
         g = group[u]
         a, b = rng.choice(favs[g], size=2, replace=False)
         ta, tb = topics[a], topics[b]
-        likes.append(
-            f"I love {rng.choice(ta.formats)}s about {rng.choice(ta.subjects)} and anything "
-            f"on {ta.name}; I also enjoy {rng.choice(tb.moods)} {tb.name} such as "
-            f"{rng.choice(tb.subjects)}.")
+        first = (f"I love {rng.choice(ta.formats)}s about {rng.choice(ta.subjects)} and anything "
+                 f"on {ta.name}")
+        second = f"I also enjoy {rng.choice(tb.moods)} {tb.name} such as {rng.choice(tb.subjects)}"
+        interests.append([first + ".", second + "."])
+        likes.append(f"{first}; {second}.")
         if rng.random() < 0.8:
             tc = topics[rng.choice(dislikes[g])]
             dislike_texts.append(f"I can't stand {tc.name}, especially {rng.choice(tc.subjects)}.")
@@ -79,4 +80,14 @@ def generate_personas(cfg: PopulationConfig, topic_share: np.ndarray, rng: np.ra
     if n > cfg.n_users:
         arrival[cfg.n_users:] = 1 + np.arange(n - cfg.n_users) // cfg.new_users_per_day
     return Personas(user_ids=np.array([f"user{u}" for u in range(n)]), likes=likes,
-                    dislikes=dislike_texts, groups={"taste": names[group]}, arrival_day=arrival)
+                    dislikes=dislike_texts, groups={"taste": names[group]}, arrival_day=arrival,
+                    interests=interests, hook=hook_susceptibility(cfg.hook_cv, n, rng))
+
+
+def hook_susceptibility(cv: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """[n] relative hook susceptibility ``g_u ~ Gamma(1 / cv^2, cv^2)``: mean 1, coefficient of
+    variation ``cv`` (all ones when ``cv == 0``). A Gamma keeps g_u >= 0 and right-skewed: most
+    people are moderately swayed by a sensational title, a few a lot."""
+    if cv == 0:
+        return np.ones(n)
+    return rng.gamma(1.0 / cv**2, cv**2, size=n)

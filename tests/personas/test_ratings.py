@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from recsim_llm.catalog import MovieLensData, load_movielens
-from recsim_llm.users import Personas, personas_from_history
+from recsim_llm.personas import Personas, personas_from_history
 
 DATA = Path(__file__).parents[2].parent / "shared" / "data"
 

@@ -8,9 +8,10 @@ import pytest
 
 from recsim_llm.catalog.synthetic import TOPICS
 from recsim_llm.config import PopulationConfig, ScenarioConfig, override
+from recsim_llm.personas.synthetic import MINORITY, generate_personas, taste_group_topics
 from recsim_llm.scenarios import build_world
 from recsim_llm.simulator import World
-from recsim_llm.users.synthetic import MINORITY, generate_personas, taste_group_topics
+from recsim_llm.users import dynamics as dyn
 
 SHARE = np.array([0.3, 0.2, 0.15, 0.1, 0.08, 0.07, 0.05, 0.05])
 """catalog share per topic, biggest first"""
@@ -89,9 +90,13 @@ def minilm_world() -> World:
 
 
 def _affinity(world: World) -> np.ndarray:
-    lam = world.cfg.choice.lam_dislike
-    return (world.interest0 @ world.item_emb.T
-            - lam * np.maximum(world.dislike @ world.item_emb.T, 0.0))
+    """[n_users, n_items] taste at day 0: pooled interests minus dislike (no boredom yet)."""
+    ch = world.cfg.choice
+    assert world.interest_logw is not None
+    a, _ = dyn.all_item_terms(world.interest0, world.interest_logw, world.dislike,
+                              np.zeros_like(world.dislike), world.item_emb, ch.lam_dislike,
+                              ch.beta_fatigue, ch.pool_temperature)
+    return a
 
 
 def test_minilm_persona_topics_get_higher_affinity(minilm_world: World) -> None:
@@ -123,3 +128,22 @@ def test_minilm_top_items_lie_in_favourite_topics(minilm_world: World) -> None:
                                            if n in w.personas.likes[u]]].any(axis=1).mean()
                       for u in range(w.n_users)])
     assert np.mean(shares) > 0.7 and np.mean(shares) > chance + 0.3
+
+
+def test_two_interest_personas_top_20_cover_both_interests() -> None:
+    """One vector per stated interest, pooled by a soft maximum: a persona who loves A and also
+    enjoys B gets both in its top 20 (one mean vector gave 20 of one and 0 of the other)."""
+    cfg = override(ScenarioConfig(), **{"encoder": "minilm", "population.n_users": 30,
+                                        "catalog.n_items": 600, "horizon_days": 3})
+    w = build_world(cfg, 0)
+    assert w.n_interests == 2
+    cat, aff = w.catalog, _affinity(w)
+    names = list(cat.topic_names)
+    both = []
+    for u in range(w.n_users):
+        first, second = w.personas.interests[u]
+        ta = [t for t, n in enumerate(names) if n in first]
+        tb = [t for t, n in enumerate(names) if n in second]
+        top = np.argsort(-aff[u])[:20]
+        both.append(cat.topic_matrix[top][:, ta].any() and cat.topic_matrix[top][:, tb].any())
+    assert np.mean(both) >= 0.9, np.mean(both)

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from recsim_llm.users.personas import Personas
+from recsim_llm.personas.base import Personas
 
 if TYPE_CHECKING:  # the catalog package imports nothing from users; keep it that way at runtime
     from recsim_llm.catalog.movielens import MovieLensData
@@ -69,7 +69,7 @@ def _top_per_user(frame: pd.DataFrame, by: list[str], ascending: list[bool], k: 
 def personas_from_history(
     data: MovieLensData, *, train_end: float | None = None, train_fraction: float = 0.8,
     min_train_ratings: int = 5, like_threshold: float = 4.0, dislike_threshold: float = 2.5,
-    max_titles: int = 5,
+    max_titles: int = 5, per_title_interests: bool = True,
 ) -> tuple[Personas, pd.DataFrame]:
     """Write each user's persona from their early ratings and hold out the later ones.
 
@@ -104,6 +104,9 @@ def personas_from_history(
         like_threshold: lowest rating of a liked film.
         dislike_threshold: highest rating of a disliked film.
         max_titles: at most this many liked / disliked films are named.
+        per_title_interests: one interest per liked film named (its title with the user's
+            genres and tags), pooled by the simulator's soft maximum; False: the whole likes
+            text as one interest.
 
     Returns:
         ``(personas, held_out)``: the :class:`Personas` of the kept users, ordered by user id,
@@ -207,16 +210,23 @@ def personas_from_history(
     names = catalog.topic_names
     likes: list[str] = []
     dislikes: list[str] = []
+    interests: list[list[str]] = []
     for u in kept.tolist():
         parts = []
         if liked.get(u):
             parts.append(f"Films like {_join([titles[i] for i in liked[u]])}.")
         genres = fav.get(u) or most_rated.get(u)
+        rest = []
         if genres:
-            parts.append(f"Favourite genres: {', '.join(names[k] for k in genres)}.")
+            rest.append(f"Favourite genres: {', '.join(names[k] for k in genres)}.")
         if user_tags.get(u):
-            parts.append(f"Tags: {', '.join(user_tags[u])}.")
-        likes.append(" ".join(parts) or "Films of any kind.")
+            rest.append(f"Tags: {', '.join(user_tags[u])}.")
+        likes.append(" ".join(parts + rest) or "Films of any kind.")
+        # one interest per liked title, each with the user's genres and tags
+        if per_title_interests and liked.get(u):
+            interests.append([" ".join([f"Films like {titles[i]}.", *rest]) for i in liked[u]])
+        else:
+            interests.append([likes[-1]])
         parts = []
         if disliked.get(u):
             parts.append(f"Films like {_join([titles[i] for i in disliked[u]])}.")
@@ -240,7 +250,8 @@ def personas_from_history(
         groups["occupation"] = demo["occupation"].fillna("unknown").astype(str).to_numpy(
             dtype=str)
 
-    personas = Personas(user_ids=user_ids, likes=likes, dislikes=dislikes, groups=groups)
+    personas = Personas(user_ids=user_ids, likes=likes, dislikes=dislikes, groups=groups,
+                        interests=interests)
     held_out = pd.DataFrame({
         "user_id": np.asarray(order, dtype=str)[test["user"].to_numpy()],
         "item_index": test["item"].to_numpy(np.int64),
