@@ -18,7 +18,7 @@ import pandas as pd
 
 from recsim_llm.catalog.base import Catalog
 from recsim_llm.catalog.synthetic import generate_catalog
-from recsim_llm.config import ScenarioConfig
+from recsim_llm.config import SCENARIO_DEFAULTS, ScenarioConfig
 from recsim_llm.personas.base import Personas
 from recsim_llm.personas.synthetic import generate_personas
 from recsim_llm.rng import RngStreams
@@ -207,6 +207,31 @@ def _movielens(variant: str, folder_name: str) -> Builder:
 
 SCENARIOS["ml-100k"] = _movielens("100k", "ml-100k")
 SCENARIOS["ml-latest-small"] = _movielens("latest-small", "ml-latest-small")
+
+ML100K_FIT = {"temperature": 4.64, "no_click_utility": 3.73, "lam_dislike": 0.0,
+              "w_appeal": 6.60}
+"""the shipped model's constants fitted by ``recsim-llm calibrate --scenario ml-100k --encoder
+minilm`` (``text+popularity``: text taste + training-period popularity as appeal; seed 0;
+``docs/validation.md``), ``no_click_utility`` being the fit's balanced-odds intercept for a
+single film"""
+
+
+def slate_no_click(single_item_intercept: float, slate_size: int) -> float:
+    """The MNL's no-click utility for slates of ``slate_size`` from a single-film intercept.
+
+    The calibrated intercept ``c`` is the level at which one film shown alone is a coin flip,
+    ``P = sigmoid(v - c)``. Against a slate of k such films in the multinomial logit it would
+    leave ``P(no click) = 1 / (k + 1)`` (every slate clicked: the saturation measured with the
+    raw intercept, CTR 0.8-1.0 under every policy). ``c + log k`` keeps the calibration's
+    meaning at the slate level: a slate of k coin-flip films is clicked half the time. MovieLens
+    has no impressions, so the absolute click rate is not identified; this is the choice made.
+    """
+    return float(single_item_intercept + np.log(slate_size))
+
+
+SCENARIO_DEFAULTS["ml-100k"] = {"choice": {
+    **ML100K_FIT, "no_click_utility": slate_no_click(ML100K_FIT["no_click_utility"],
+                                                     ScenarioConfig().slate_size)}}
 
 
 @register_scenario("goodbooks")

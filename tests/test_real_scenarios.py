@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import recsim_llm  # noqa: F401  (registers the env ids)
 from recsim_llm.cli import app
-from recsim_llm.config import ScenarioConfig, override
+from recsim_llm.config import SCENARIO_DEFAULTS, ScenarioConfig, override
 from recsim_llm.envs import ENV_SPECS, SingleUserEnv
 from recsim_llm.personas.books import OLDER_BEFORE
 from recsim_llm.runner import simulate
@@ -28,7 +28,6 @@ from recsim_llm.scenarios import DATA_ENV_VAR, build_world, scenario_names
 
 REPO = Path(__file__).resolve().parents[1]
 GOODBOOKS = REPO.parent / "shared" / "data" / "goodbooks-10k"
-CALIBRATED = REPO / "docs" / "configs" / "ml-100k-calibrated.toml"
 
 needs_goodbooks = pytest.mark.skipif(not (GOODBOOKS / "books.csv").is_file(),
                                      reason=f"goodbooks-10k not found at {GOODBOOKS}")
@@ -140,16 +139,41 @@ def test_ml100k_simulate_records_gender_and_age_groups(tmp_path: Path) -> None:
 
 
 @needs_ml100k
-def test_calibrated_toml_runs_through_the_cli(tmp_path: Path) -> None:
+def test_ml100k_ships_the_calibrated_constants(tmp_path: Path) -> None:
+    """The scenario's default is the calibrated model (config.SCENARIO_DEFAULTS), through the
+    CLI as through ScenarioConfig.defaults_for; what a user sets goes over it."""
+    shipped = SCENARIO_DEFAULTS["ml-100k"]["choice"]
+    cfg = ScenarioConfig.defaults_for("ml-100k")
+    assert {k: getattr(cfg.choice, k) for k in shipped} == shipped
+    assert ScenarioConfig.defaults_for("synthetic") == ScenarioConfig()
     out = tmp_path / "cal"
     res = CliRunner().invoke(app, [
-        "simulate", "--config", str(CALIBRATED), "--days", "2", "--users", "30",
+        "simulate", "--scenario", "ml-100k", "--days", "2", "--users", "30",
         "--encoder", "hashing:16", "--quiet", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    cfg = json.loads((out / "manifest.json").read_text())["config"]
-    # The config actually used (and recorded) is the file's, with the CLI's overrides.
-    assert cfg["name"] == "ml-100k" and cfg["horizon_days"] == 2
-    assert cfg["choice"] == {**ScenarioConfig().choice.__dict__, "temperature": 3.77,
-                             "no_click_utility": 5.89, "lam_dislike": 0.0, "w_quality": 9.38}
-    assert cfg["population"]["n_users"] == 30
+    used = json.loads((out / "manifest.json").read_text())["config"]
+    assert used["name"] == "ml-100k" and used["horizon_days"] == 2
+    assert {k: used["choice"][k] for k in shipped} == shipped
+    assert used["population"]["n_users"] == 30
     assert len(pd.read_csv(out / "daily.csv")) > 0
+
+
+@needs_ml100k
+def test_ml100k_appeal_and_value_come_from_the_training_period() -> None:
+    from recsim_llm.catalog.movielens import load_movielens, popularity_appeal, rating_value
+    from recsim_llm.personas import personas_from_history
+    from recsim_llm.scenarios import training_item_state
+
+    data = load_movielens(None, variant="100k")
+    _, held = personas_from_history(data)
+    cat = training_item_state(data, held)
+    r = data.ratings
+    test_keys = set(zip(held.user_id.astype(str), held.item_index, held.timestamp, strict=True))
+    train = np.array([k not in test_keys for k in zip(
+        r.user_id.astype(str), r.item_index, r.timestamp, strict=True)])
+    assert 0 < (~train).sum() == len(held)
+    items, ratings = r.item_index.to_numpy()[train], r.rating.to_numpy(np.float64)[train]
+    n = cat.n_items
+    np.testing.assert_allclose(cat.appeal, popularity_appeal(np.bincount(items, minlength=n)))
+    np.testing.assert_allclose(cat.value, rating_value(items, ratings, n, data.rating_scale))
+    assert not np.allclose(cat.value, data.catalog.value)  # the all-period value differs
