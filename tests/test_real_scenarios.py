@@ -66,7 +66,8 @@ def test_goodbooks_personas_are_written_from_the_catalog(books_world) -> None:
     assert any(d.startswith("I can't stand") for d in p.dislikes)
     assert all(d == "" or d.startswith("I can't stand") for d in p.dislikes)
     # Text encodes to the interest vectors the simulator uses.
-    assert w.interest0.shape == (80, 32) and np.isfinite(w.interest0).all()
+    # (one vector per stated interest, shape [users, interests, d])
+    assert w.interest0.shape[0::2] == (80, 32) and np.isfinite(w.interest0).all()
 
 
 @needs_goodbooks
