@@ -13,9 +13,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+import numpy as np
+
 
 class ConfigError(ValueError):
     """A configuration value has the wrong type or lies outside its range."""
+
+
+FLOAT_LIMIT = 1e6
+"""largest magnitude of any float constant: the utilities add and multiply a few of them
+(``temperature * (a - b) + w_quality * q - beta_fatigue * ...``) in float32, whose largest
+finite value is 3.4e38; at 1e6 every such sum of products stays finite (see
+:func:`check_float32_limits`)."""
+
+MAX_USERS = 50_000_000
+"""largest population (initial users plus every arrival over the horizon)"""
+MAX_ITEMS = 50_000_000
+"""largest catalog (initial items plus every arrival over the horizon)"""
+MAX_HORIZON_DAYS = 1_000_000
+"""longest horizon"""
 
 
 def _check(cond: bool, key: str, msg: str, value: Any) -> None:
@@ -34,6 +50,9 @@ def _check_types(obj: Any) -> None:
                 raise ConfigError(f"{key} must be a number, got {value!r}")
             if not math.isfinite(float(value)):
                 raise ConfigError(f"{key} must be finite, got {value!r}")
+            if abs(float(value)) > FLOAT_LIMIT:
+                raise ConfigError(f"{key} must be within +-{FLOAT_LIMIT:g} (float32 utilities "
+                                  f"must stay finite), got {value!r}")
             object.__setattr__(obj, f.name, float(value))
         elif ann == "int":
             if isinstance(value, bool) or not isinstance(value, int):
@@ -288,6 +307,8 @@ class ScenarioConfig:
                 raise ConfigError(f"ScenarioConfig.{f} must be a {cls.__name__}")
         _check(self.slate_size <= self.catalog.n_items, "ScenarioConfig.slate_size",
                f"must be <= catalog.n_items ({self.catalog.n_items})", self.slate_size)
+        check_size_limits(self)
+        check_float32_limits(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (JSON/TOML-serialisable)."""
@@ -311,6 +332,38 @@ class ScenarioConfig:
 SCENARIO_DEFAULTS: dict[str, dict[str, Any]] = {}
 """scenario name -> nested dict of its default values where they differ from the class defaults
 (filled by :mod:`recsim_llm.scenarios`; read by :meth:`ScenarioConfig.defaults_for`)"""
+
+
+def check_size_limits(cfg: ScenarioConfig) -> None:
+    """Populations, catalogs and horizons that fit the counters and memory of a run."""
+    _check(cfg.horizon_days <= MAX_HORIZON_DAYS, "ScenarioConfig.horizon_days",
+           f"must be <= {MAX_HORIZON_DAYS:,}", cfg.horizon_days)
+    users = cfg.population.n_users + cfg.population.new_users_per_day * cfg.horizon_days
+    _check(users <= MAX_USERS, "PopulationConfig.n_users",
+           f"plus new_users_per_day x horizon_days must be <= {MAX_USERS:,} (is {users:,})",
+           cfg.population.n_users)
+    items = cfg.catalog.n_items + cfg.catalog.new_items_per_day * cfg.horizon_days
+    _check(items <= MAX_ITEMS, "CatalogConfig.n_items",
+           f"plus new_items_per_day x horizon_days must be <= {MAX_ITEMS:,} (is {items:,})",
+           cfg.catalog.n_items)
+
+
+def check_float32_limits(cfg: ScenarioConfig) -> None:
+    """Raise if the largest utility the choice model can form overflows float32.
+
+    A slot's utility is a sum of the choice constants, each times a factor of magnitude at most
+    a few (cosines in [-1, 1], item scores in [0, 1], ``log2(1 + k)`` for the position), minus
+    the no-click utility: the sum of all their magnitudes times ``log2(2 + k)`` bounds it.
+    """
+    c = cfg.choice
+    floats = {f.name: float(getattr(c, f.name)) for f in fields(c)
+              if isinstance(getattr(c, f.name), float)}
+    with np.errstate(over="ignore"):
+        worst = (np.abs(np.array(list(floats.values()), np.float64)).astype(np.float32).sum()
+                 * np.float32(4.0 * math.log2(2 + cfg.slate_size)))
+    if not np.isfinite(worst):
+        raise ConfigError(f"choice constants {floats} overflow float32 utilities; keep each "
+                          f"within +-{FLOAT_LIMIT:g}")
 
 _SECTIONS = {"catalog": CatalogConfig, "population": PopulationConfig,
              "choice": ChoiceConfig, "dynamics": DynamicsConfig}

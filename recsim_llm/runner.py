@@ -6,9 +6,8 @@ from the same initial users with the same exogenous draws, so policy differences
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import json
-import os
 import platform
 import subprocess
 from collections.abc import Callable, Sequence
@@ -28,11 +27,17 @@ from recsim_llm.analysis.trajectory import TrajectoryLogger, check_log_level, sa
 from recsim_llm.checkpoint import (
     CheckpointError,
     load_checkpoint,
+    remove_checkpoint,
     save_checkpoint,
     world_fingerprint,
 )
 from recsim_llm.config import ScenarioConfig
 from recsim_llm.platform import Platform, PlatformLog
+from recsim_llm.results_store import (  # noqa: F401  (re-exported)
+    RESULT_FORMAT,
+    IncompatibleRunError,
+    ResultsStore,
+)
 from recsim_llm.rng import RngStreams
 from recsim_llm.scenarios import build_world
 from recsim_llm.simulator import Simulator, World
@@ -195,41 +200,8 @@ def manifest(cfg: ScenarioConfig, policies: Sequence[str], seeds: Sequence[int],
             "python": platform.python_version(), "numpy": np.__version__}
 
 
-def write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
-    """Write via a temporary file in the same folder and rename (no half-written results)."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    writer(tmp)
-    os.replace(tmp, path)
-
-
-RESULT_FORMAT = 1
-"""version of the results-folder layout; a folder of another format is refused"""
-
-
-class IncompatibleRunError(ValueError):
-    """A results folder holds a different run (config, policies, seeds or format)."""
-
-
-def _check_existing(out: Path, new: dict[str, Any]) -> None:
-    path = out / "manifest.json"
-    if not path.exists():
-        return
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise IncompatibleRunError(f"{path} is unreadable ({err}); use another --out") from err
-    if old.get("result_format") != RESULT_FORMAT:
-        raise IncompatibleRunError(
-            f"{out} was written by recsim_llm {old.get('recsim_llm_version', '?')} in results "
-            f"format {old.get('result_format')!r}; this version writes format {RESULT_FORMAT}. "
-            f"Use another --out")
-    for key in ("config", "policies", "seeds", "log_level", "data_path", "train_days", "freeze"):
-        if old.get(key) != new.get(key):
-            raise IncompatibleRunError(
-                f"{out} holds another run: its {key!r} differs ({old.get(key)!r} there, "
-                f"{new.get(key)!r} now). Use another --out, or delete the folder to start over")
-
-
+# The results-folder machinery (lock, manifest check, verified parts, atomic writes) lives in
+# recsim_llm.results_store; RESULT_FORMAT and IncompatibleRunError stay importable from here.
 def simulate(cfg: ScenarioConfig, policies: Sequence[PolicySpec], seeds: Sequence[int],
              out: str | Path | None = None, *, data_path: str | Path | None = None,
              encoder: TextEncoder | None = None, progress: DayCallback | None = None,
@@ -269,54 +241,50 @@ def simulate(cfg: ScenarioConfig, policies: Sequence[PolicySpec], seeds: Sequenc
         raise ValueError(f"train_days must be >= 0, got {train_days}")
     info.update(log_level=log_level, result_format=RESULT_FORMAT, train_days=train_days,
                 freeze=freeze)
-    if out_dir is not None:
-        _check_existing(out_dir, info)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for sub in ("parts", "checkpoints", "trajectories"):
-            (out_dir / sub).mkdir(exist_ok=True)
-        write_atomic(out_dir / "manifest.json",
-                     lambda p: p.write_text(json.dumps({**info, "complete": False}, indent=2)))
-    daily, groups, users = [], [], []
-    identity = None
-    for seed in seeds:
-        world: World | None = None
-        for label, template in zip(labels, templates, strict=True):
-            unit = unit_name(label, seed)
-            part = None if out_dir is None else out_dir / "parts" / f"{unit}.pkl"
-            if part is not None and part.exists():
-                d, g, u = pd.read_pickle(part)
-                if progress is not None:
-                    for day in range(cfg.horizon_days):
-                        progress(label, seed, day)
-            else:
-                if world is None:
-                    encoder = encoder or make_encoder(cfg.encoder)
-                    world = build_world(cfg, seed, encoder=encoder, data_path=data_path)
-                    identity = world.encoder_identity
-                ckpt = None if out_dir is None else out_dir / "checkpoints" / f"{unit}.ckpt"
-                fresh = copy.deepcopy(template)
-                res = run_policy(world, fresh, seed, progress, log_level=log_level,
-                                 checkpoint=ckpt, checkpoint_every=checkpoint_every,
-                                 train_days=train_days, freeze=freeze, label=label)
-                d, g, u = pd.DataFrame(res.daily), pd.DataFrame(res.groups), res.users
-                if out_dir is not None and part is not None:
-                    assert res.trajectory is not None
-                    save_trajectory(out_dir / "trajectories" / f"{unit}.npz", res.trajectory,
-                                    {"policy": label, "seed": seed, "scenario": cfg.name})
-                    write_atomic(part, lambda p, v=(d, g, u): pd.to_pickle(v, p))
-                    if ckpt is not None and ckpt.exists():
-                        ckpt.unlink()
-            daily.append(d)
-            groups.append(g)
-            users.append(u)
-    info["encoder_identity"] = identity
-    result = ExperimentResult(pd.concat(daily, ignore_index=True),
-                              pd.concat(groups, ignore_index=True), info,
-                              users=pd.concat(users, ignore_index=True))
-    if out_dir is not None:
-        write_atomic(out_dir / "daily.csv", lambda p: result.daily.to_csv(p, index=False))
-        write_atomic(out_dir / "groups.csv", lambda p: result.groups.to_csv(p, index=False))
-        write_atomic(out_dir / "users.csv", lambda p: result.users.to_csv(p, index=False))
-        write_atomic(out_dir / "manifest.json",
-                     lambda p: p.write_text(json.dumps({**info, "complete": True}, indent=2)))
+    encoder = encoder or make_encoder(cfg.encoder)  # cheap: models load on first encode
+    store = None if out_dir is None else ResultsStore(out_dir, info)
+    with store if store is not None else contextlib.nullcontext():
+        if store is not None:
+            store.encoder_identity = encoder.identity  # parts are bound to it
+        daily, groups, users = [], [], []
+        identity = None
+        for seed in seeds:
+            world: World | None = None
+            for label, template in zip(labels, templates, strict=True):
+                unit = unit_name(label, seed)
+                stored = None if store is None else store.read_part(unit)
+                if stored is not None:
+                    d, g, u = stored
+                    if progress is not None:
+                        for day in range(cfg.horizon_days):
+                            progress(label, seed, day)
+                else:
+                    if world is None:
+                        world = build_world(cfg, seed, encoder=encoder, data_path=data_path)
+                        identity = world.encoder_identity
+                    ckpt = None if store is None else store.checkpoint_path(unit)
+                    fresh = copy.deepcopy(template)
+                    res = run_policy(world, fresh, seed, progress, log_level=log_level,
+                                     checkpoint=ckpt, checkpoint_every=checkpoint_every,
+                                     train_days=train_days, freeze=freeze, label=label)
+                    d, g, u = pd.DataFrame(res.daily), pd.DataFrame(res.groups), res.users
+                    if store is not None:
+                        assert res.trajectory is not None
+                        save_trajectory(store.trajectory_path(unit), res.trajectory,
+                                        {"policy": label, "seed": seed, "scenario": cfg.name})
+                        store.write_part(unit, (d, g, u))
+                        if ckpt is not None:
+                            remove_checkpoint(ckpt)
+                daily.append(d)
+                groups.append(g)
+                users.append(u)
+        info["encoder_identity"] = identity or encoder.identity
+        result = ExperimentResult(pd.concat(daily, ignore_index=True),
+                                  pd.concat(groups, ignore_index=True), info,
+                                  users=pd.concat(users, ignore_index=True))
+        if store is not None:
+            store.write_csv("daily.csv", result.daily)
+            store.write_csv("groups.csv", result.groups)
+            store.write_csv("users.csv", result.users)
+            store.write_manifest(complete=True)
     return result

@@ -79,7 +79,10 @@ def _cli(out: Path) -> list[str]:
 
 
 def _env(cache: Path) -> dict[str, str]:
-    return {**os.environ, "RECSIM_LLM_CACHE": str(cache), "OMP_NUM_THREADS": "1",
+    # PYTHONPATH: the child imports this checkout, whatever is installed (cwd is a tmp dir).
+    repo = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": repo, "RECSIM_LLM_CACHE": str(cache),
+            "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
@@ -118,8 +121,8 @@ def test_sigkill_and_resume_gives_identical_results(tmp_path: Path) -> None:
     assert json.loads((b / "manifest.json").read_text())["complete"] is False
     left = _checkpoints(b / "checkpoints")
     assert left, "the killed run left no checkpoint to resume from"
-    assert (b / "parts" / f"{unit_name('random', 0)}.pkl").exists()
-    assert not (b / "parts" / f"{unit_name('greedy', 1)}.pkl").exists()
+    assert (b / "parts" / f"{unit_name('random', 0)}.part").exists()
+    assert not (b / "parts" / f"{unit_name('greedy', 1)}.part").exists()
     for ck in left:
         assert read_checkpoint(ck)["day"] % 2 == 0  # intact and on a checkpoint boundary
 
@@ -241,9 +244,14 @@ def good_checkpoint(tmp_path: Path) -> Path:
 def test_round_trip_and_layout(good_checkpoint: Path) -> None:
     import hashlib
 
+    from recsim_llm.integrity import code_version
+
     raw = good_checkpoint.read_bytes()
     assert raw[:8] == MAGIC
-    assert hashlib.sha256(raw[40:]).digest() == raw[8:40]
+    # The checksum is bound to the code version: another version's checkpoint never verifies.
+    bound = f"recsim_llm checkpoint|{code_version()}".encode() + b"\0"
+    assert hashlib.sha256(bound + raw[40:]).digest() == raw[8:40]
+    assert hashlib.sha256(raw[40:]).digest() != raw[8:40]
     data = load_checkpoint(good_checkpoint, "fp")
     assert data["day"] == 4
     np.testing.assert_array_equal(data["arr"], np.arange(1000))
@@ -323,7 +331,7 @@ SMALL_CLI = ["simulate", "--users", "40", "--days", "6", "--encoder", "hashing:3
 
 def _corrupt_unit(out: Path, unit: str) -> Path:
     """Make a finished unit look interrupted, with a damaged checkpoint."""
-    (out / "parts" / f"{unit}.pkl").unlink()
+    (out / "parts" / f"{unit}.part").unlink()
     ck = out / "checkpoints" / f"{unit}.ckpt"
     save_checkpoint(ck, {"day": 2}, "whatever")
     raw = bytearray(ck.read_bytes())
@@ -426,14 +434,16 @@ def test_results_folder_of_another_run_is_refused(finished_run: Path, small_cfg:
                                                   kwargs: dict, key: str) -> None:
     args = {"policies": ["random"], "seeds": [0], **kwargs}
     before = (finished_run / "manifest.json").read_text()
-    with pytest.raises(IncompatibleRunError, match=f"its '{key}' differs"):
+    with pytest.raises(IncompatibleRunError, match=rf"differ: {key} \("):
         simulate(small_cfg, args.pop("policies"), args.pop("seeds"), out=finished_run, **args)
     assert (finished_run / "manifest.json").read_text() == before
 
 
 def test_results_folder_of_another_config_is_refused(finished_run: Path,
                                                      make_small_config) -> None:
-    with pytest.raises(IncompatibleRunError, match="its 'config' differs"):
+    # The message names the differing key, not two whole configs.
+    with pytest.raises(IncompatibleRunError,
+                       match=r"1 key\(s\) differ: config\.horizon_days \(5 there, 4 now\)\."):
         simulate(make_small_config(horizon_days=4), ["random"], [0], out=finished_run)
 
 
@@ -457,5 +467,5 @@ def test_no_temporary_files_left(small_cfg: ScenarioConfig, tmp_path: Path) -> N
     assert not [p for p in files if ".tmp" in p.name]
     assert not list((out / "checkpoints").iterdir())
     assert {p.name for p in (out / "parts").iterdir()} == {
-        f"{unit_name(p, s)}.pkl" for p in ("random", "greedy") for s in (0, 1)}
+        f"{unit_name(p, s)}.part" for p in ("random", "greedy") for s in (0, 1)}
     assert json.loads((out / "manifest.json").read_text())["complete"] is True

@@ -70,3 +70,15 @@ def test_numpy_integer_seed_accepted() -> None:
     np.testing.assert_array_equal(RngStreams(np.int64(4)).fresh("x").random(2),
                                   RngStreams(4).fresh("x").random(2))
 
+
+
+def test_stream_keys_do_not_collide_over_long_horizons() -> None:
+    # A 32-bit digest made two day streams equal within 13,537 days; 128-bit keys must not.
+    from recsim_llm.rng import _name_key
+
+    names = [f"day{d}/{s}" for d in range(200_000) for s in ("choice", "satisfaction")]
+    keys = {_name_key(n) for n in names}
+    assert len(keys) == len(names)
+    assert all(len(k) == 4 and all(0 <= w < 2**32 for w in k) for k in list(keys)[:100])
+    sq = seed_sequence(0, "day13537/choice")
+    assert len(sq.spawn_key) == 4

@@ -82,7 +82,10 @@ class DailyRecorder:
     def state(self) -> dict[str, Any]:
         """Everything that changes during a run (for checkpoints)."""
         acc = self._accuracy
-        return {**{k: copy.deepcopy(getattr(self, k)) for k in self._STATE},
+        # Rows are never edited once appended: a shallow copy of the lists is a snapshot, and
+        # it keeps a checkpoint's cost independent of the day reached (append-only checkpoints).
+        return {**{k: (list(getattr(self, k)) if k in ("rows", "group_rows")
+                       else copy.deepcopy(getattr(self, k))) for k in self._STATE},
                 "accuracy": (acc._seen_day.copy(), dict(acc._sums), dict(acc._counts))}
 
     def set_state(self, state: dict[str, Any]) -> None:

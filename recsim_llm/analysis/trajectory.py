@@ -74,7 +74,7 @@ class TrajectoryLogger:
             self.req_tick.append(fb.tick)
             self.req_users.append(fb.users.astype(np.int32))
             self.req_slates.append(fb.slates.astype(np.int32))
-            self.req_positions.append(fb.positions.astype(np.int16))
+            self.req_positions.append(fb.positions.astype(np.int32))
             self.req_satisfaction.append(fb.satisfaction.astype(np.float32))
 
     def on_day_end(self, sim: Simulator, day: int) -> None:
@@ -87,8 +87,10 @@ class TrajectoryLogger:
         self.churn_day[newly] = day
         if self.level in ("user-day", "request"):
             self.visits.append(visited.copy())
-            self.requests.append(st.day_requests.astype(np.int16))
-            self.clicks.append(st.day_clicks.astype(np.int16))
+            # int32: a user's requests per day reach any session budget (int16 wrapped at
+            # 32,767: -32536 where users.csv said 33000).
+            self.requests.append(st.day_requests.astype(np.int32))
+            self.clicks.append(st.day_clicks.astype(np.int32))
             day_mean = st.day_sat_sum / np.maximum(st.day_requests, 1)
             self.satisfaction.append(np.where(visited, day_mean, np.nan).astype(np.float32))
             self.churned.append(st.churned.copy())
@@ -133,7 +135,7 @@ class TrajectoryLogger:
                 req_slates=np.concatenate(self.req_slates) if self.req_slates else np.zeros(
                     (0, k), np.int32),
                 req_positions=np.concatenate(self.req_positions) if self.req_positions
-                else np.zeros(0, np.int16),
+                else np.zeros(0, np.int32),
                 req_satisfaction=np.concatenate(self.req_satisfaction) if self.req_satisfaction
                 else np.zeros(0, np.float32))
         return out
@@ -172,17 +174,66 @@ class Trajectory:
 
 
 def save_trajectory(path: Path, logger: TrajectoryLogger, meta: dict[str, Any]) -> None:
-    """Write ``path`` (.npz) and ``path.with_suffix('.json')`` (meta); atomic per file."""
-    import os
+    """Write ``path`` (.npz) and ``path.with_suffix('.json')`` (meta with the npz's sha256).
 
-    meta = {**meta, "log_level": logger.level}
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez_compressed(tmp, **logger.arrays())
-    os.replace(tmp, path)
+    Each file is written atomically (unique temporary name, rename, removed on failure); the
+    json is written last, so a trajectory whose json verifies is complete.
+    """
+    from recsim_llm.integrity import code_version, write_atomic, write_bytes_atomic
+
+    def write_npz(tmp: Path) -> None:
+        # np.savez_compressed stamps each member with the current time; a fixed stamp makes the
+        # file (and its sha256) a function of the arrays only, so a resumed run writes the same
+        # bytes as an uninterrupted one.
+        import zipfile
+
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, arr in logger.arrays().items():
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with zf.open(info, "w", force_zip64=True) as fh:
+                    np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
+
+    write_atomic(path, write_npz)
+    meta = {**meta, "log_level": logger.level, "code_version": code_version(),
+            "sha256": _sha256(path)}
+    write_bytes_atomic(path.with_suffix(".json"), json.dumps(meta, indent=2).encode())
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_trajectory(path: str | Path) -> dict[str, Any]:
+    """Check a saved trajectory against the sha256 in its json; return the json.
+
+    Raises:
+        IntegrityError: a file is missing, the json is unreadable or the npz's checksum differs
+            (one line naming the file).
+    """
+    from recsim_llm.integrity import IntegrityError
+
+    path = Path(path)
     mpath = path.with_suffix(".json")
-    tmpm = mpath.with_name(f".{mpath.name}.tmp")
-    tmpm.write_text(json.dumps(meta, indent=2))
-    os.replace(tmpm, mpath)
+    for p in (path, mpath):
+        if not p.is_file():
+            raise IntegrityError(f"trajectory file {p} is missing")
+    try:
+        meta = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise IntegrityError(f"trajectory manifest {mpath} is damaged ({err})") from err
+    if not isinstance(meta, dict):
+        raise IntegrityError(f"trajectory manifest {mpath} is not a JSON object")
+    want = meta.get("sha256")
+    if want is not None and _sha256(path) != want:
+        raise IntegrityError(f"trajectory file {path} is damaged (sha256 differs from {mpath})")
+    return meta
 
 
 def load_trajectory(path: str | Path) -> Trajectory:
@@ -192,6 +243,12 @@ def load_trajectory(path: str | Path) -> Trajectory:
     mpath = path.with_suffix(".json")
     if not mpath.is_file():
         raise FileNotFoundError(f"trajectory manifest not found: {mpath}")
+    from recsim_llm.integrity import IntegrityError
+
+    try:
+        meta = verify_trajectory(path)
+    except IntegrityError as err:
+        raise ValueError(str(err)) from err
     with np.load(path) as data:
         arrays = {k: data[k] for k in data.files}
-    return Trajectory(arrays=arrays, meta=json.loads(mpath.read_text()))
+    return Trajectory(arrays=arrays, meta=meta)
