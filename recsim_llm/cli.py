@@ -19,6 +19,26 @@ def _fail(msg: str) -> None:
     raise typer.Exit(code=2)
 
 
+def _one_line(err: BaseException) -> str:
+    """An exception as one line: I/O errors name the file and the reason, never a traceback."""
+    if (isinstance(err, OSError) and err.errno is not None
+            and type(err).__str__ is OSError.__str__):
+        where = f" {err.filename}" if err.filename else ""
+        from recsim_llm.integrity import describe_os_error
+
+        return f"I/O error on{where}: {describe_os_error(err)}"
+    return " ".join(str(err).split())
+
+
+def _ignore_file_size_signal() -> None:
+    """Past a file-size limit (``ulimit -f``) the kernel kills a process with SIGXFSZ unless it is
+    ignored; then the write fails with EFBIG and the run stops with one line, like a full disk."""
+    import signal
+
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
 def _load_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         _fail(f"config file not found: {path}")
@@ -86,6 +106,7 @@ def simulate(
     from recsim_llm.agents.registry import resolve_policy
     from recsim_llm.checkpoint import CheckpointError
     from recsim_llm.config import ConfigError, ScenarioConfig, merge_config
+    from recsim_llm.results_store import FolderLockedError
     from recsim_llm.runner import simulate as run_simulate
     from recsim_llm.scenarios import scenario_names
 
@@ -152,6 +173,7 @@ def simulate(
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]} days/s"), TimeElapsedColumn(),
                         TimeRemainingColumn(), disable=quiet, transient=False)
+    _ignore_file_size_signal()
     t0 = time.perf_counter()
     with progress:
         task = progress.add_task("simulating", total=total, rate="-")
@@ -167,8 +189,8 @@ def simulate(
                                   progress=on_day, log_level=log_level,
                                   checkpoint_every=checkpoint_every,
                                   train_days=train_days, freeze=freeze)
-        except (FileNotFoundError, ValueError, CheckpointError) as err:
-            _fail(str(err))
+        except (OSError, ValueError, CheckpointError, FolderLockedError) as err:
+            _fail(_one_line(err))
     if not quiet:
         _summary(result.daily, out, time.perf_counter() - t0)
 
