@@ -100,13 +100,66 @@ def test_get_put_many(tmp_path: Path) -> None:
     cache.close()
 
 
-def test_corrupted_file_raises(tmp_path: Path) -> None:
+def test_damaged_file_is_rebuilt(tmp_path: Path) -> None:
+    """A cache file that is not a database is deleted and rebuilt: it is only a cache."""
     path = tmp_path / "embeddings.sqlite"
     path.write_bytes(b"this is not an sqlite database at all" * 100)
     enc = CachedEncoder(CountingEncoder(), EmbeddingCache(tmp_path))
-    with pytest.raises(RuntimeError, match=r"embeddings\.sqlite") as info:
-        enc.encode(["x"])
-    assert str(path) in str(info.value) and "Delete" in str(info.value)
+    with pytest.warns(cache_module.CacheRebuiltWarning, match=r"embeddings\.sqlite was damaged"):
+        out = enc.encode(["x", "y"])
+    np.testing.assert_array_equal(out, HashingEncoder(dim=32).encode(["x", "y"]))
+    assert EmbeddingCache(tmp_path).count() == 2
+
+
+def test_flipped_bits_inside_a_vector_are_re_encoded(tmp_path: Path) -> None:
+    """sqlite's integrity_check says ok after bits flip inside a stored vector; the row checksum
+    catches it, and the vector is re-encoded and overwritten."""
+    enc = CachedEncoder(CountingEncoder(), EmbeddingCache(tmp_path))
+    good = enc.encode(TEXTS)
+    enc.cache.close()
+    con = sqlite3.connect(tmp_path / "embeddings.sqlite")
+    (blob,) = con.execute("SELECT vector FROM embeddings LIMIT 1").fetchone()
+    bad = bytearray(blob)
+    bad[5] ^= 0x40
+    con.execute("UPDATE embeddings SET vector = ? WHERE vector = ?", (bytes(bad), blob))
+    con.commit()
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    inner = CountingEncoder()
+    again = CachedEncoder(inner, EmbeddingCache(tmp_path))
+    with pytest.warns(cache_module.CacheRebuiltWarning, match="1 cached embedding"):
+        out = again.encode(TEXTS)
+    np.testing.assert_array_equal(out, good)
+    assert len(inner.seen) == 1  # only the damaged row was re-encoded
+    third = CachedEncoder(CountingEncoder(), EmbeddingCache(tmp_path))
+    third.encode(TEXTS)
+    assert third.n_encoded == 0  # and it was overwritten with a good row
+
+
+def test_old_layout_is_rebuilt(tmp_path: Path) -> None:
+    con = sqlite3.connect(tmp_path / "embeddings.sqlite")
+    con.execute("CREATE TABLE embeddings (identity TEXT, text_hash BLOB, dim INTEGER, "
+                "vector BLOB, PRIMARY KEY (identity, text_hash)) WITHOUT ROWID")
+    con.execute("INSERT INTO embeddings VALUES ('hashing:d32:s0', ?, 32, ?)",
+                (cache_module._text_key("x"), b"\0" * 128))
+    con.commit()
+    con.close()
+    enc = CachedEncoder(CountingEncoder(), EmbeddingCache(tmp_path))
+    np.testing.assert_array_equal(enc.encode(["x"]), HashingEncoder(dim=32).encode(["x"]))
+    assert enc.n_encoded == 1  # the unverifiable old row was not used
+
+
+def test_unwritable_location_is_reported_as_such(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    enc = CachedEncoder(CountingEncoder(), EmbeddingCache(blocker / "cache"))
+    with pytest.warns(UserWarning, match=r"location .*a-file/cache is not writable.*"
+                                         r"RECSIM_LLM_CACHE.*without a cache") as rec:
+        out = enc.encode(["x"])
+    assert not any("corrupted" in str(w.message) for w in rec)
+    np.testing.assert_array_equal(out, HashingEncoder(dim=32).encode(["x"]))
+    with pytest.raises(cache_module.CacheLocationError, match="not writable"):
+        EmbeddingCache(blocker / "cache").count()
 
 
 def test_put_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
