@@ -9,7 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# rich_markup_mode=None: help texts are plain, so "[default: 1]" or "[scenario]" stay visible
+# (rich markup took every bracketed word for a style tag and deleted it).
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Long-horizon simulation of recommender systems with text-preference "
                        "users.")
 
@@ -42,13 +44,20 @@ def _ignore_file_size_signal() -> None:
 def _load_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         _fail(f"config file not found: {path}")
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        _fail(f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8")
+    except OSError as err:
+        _fail(f"cannot read config file {path}: {_one_line(err)}")
+    data: Any = None
     if path.suffix == ".toml":
         import tomllib
         try:
-            return tomllib.loads(text)
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
-            _fail(f"{path}: invalid TOML: {err}")
+            _fail(f"{path}: invalid TOML: {' '.join(str(err).split())}")
+        return _check_tables(path, data)
     if path.suffix in (".yaml", ".yml"):
         try:
             import yaml
@@ -57,10 +66,21 @@ def _load_config_file(path: Path) -> dict[str, Any]:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            _fail(f"{path}: invalid YAML: {err}")
-        return data or {}
+            _fail(f"{path}: invalid YAML: {' '.join(str(err).split())}")
+        return _check_tables(path, data or {})
     _fail(f"{path}: config files must end in .toml, .yaml or .yml")
     return {}
+
+
+def _check_tables(path: Path, data: Any) -> dict[str, Any]:
+    """The file must be a table of tables: [scenario] (with sub-tables) and [run]."""
+    if not isinstance(data, dict):
+        _fail(f"{path}: the top level must be a table with [scenario] and [run], got "
+              f"{type(data).__name__}")
+    for name in ("scenario", "run"):
+        if name in data and not isinstance(data[name], dict):
+            _fail(f"{path}: [{name}] must be a table, got {data[name]!r}")
+    return data
 
 
 @app.command()
@@ -70,8 +90,10 @@ def simulate(
     policy: Annotated[list[str] | None, typer.Option(
         help="policy (repeat for several; paired on the same seeds): random, popular, greedy, "
              "mmr, mmr:ALPHA, mf, oracle, a saved policy file (.pkl), or sb3:MODEL.zip")] = None,
-    users: Annotated[int | None, typer.Option(help="users on day 0")] = None,
-    days: Annotated[int | None, typer.Option(help="simulated days (horizon)")] = None,
+    users: Annotated[int | None, typer.Option(
+        help="users on day 0 [default: the scenario's, 1000 on synthetic]")] = None,
+    days: Annotated[int | None, typer.Option(
+        help="simulated days (horizon) [default: the scenario's, 120]")] = None,
     seeds: Annotated[int | None, typer.Option(
         help="number of seeds K: seeds seed_start .. seed_start+K-1 [default: 1]")] = None,
     seed_start: Annotated[int | None, typer.Option(help="first seed [default: 0]")] = None,
@@ -153,6 +175,9 @@ def simulate(
         _fail(f"--seeds must be >= 1, got {n_seeds}")
     if first < 0:
         _fail(f"--seed-start must be >= 0, got {first}")
+    for key in ("out", "data"):
+        if key in run and not isinstance(run[key], str):
+            _fail(f"{config}: [run] {key} must be a folder path (a string), got {run[key]!r}")
     out = out or Path(run.get("out", "results/run"))
     data_path = data or run.get("data")
     try:
@@ -162,27 +187,29 @@ def simulate(
     seed_list = list(range(first, first + n_seeds))
     total = len(policies) * len(seed_list) * cfg.horizon_days
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[rate]} days/s"), TimeElapsedColumn(),
-                        TimeRemainingColumn(), disable=quiet, transient=False)
+    if train_days < 0:
+        _fail(f"--train-days must be >= 0, got {train_days}")
+    if train_days > cfg.horizon_days:
+        _fail(f"--train-days ({train_days}) must not exceed the horizon ({cfg.horizon_days} days)")
+    if checkpoint_every < 1:
+        _fail(f"--checkpoint-every must be >= 1, got {checkpoint_every}")
+    days_per_policy = {p: len(seed_list) * cfg.horizon_days for p in policies}
     _ignore_file_size_signal()
     t0 = time.perf_counter()
+    eta = PolicyEta(days_per_policy)
+    # On a terminal a live bar; in a log file (not a TTY) one line every 5 %.
+    live = not quiet and sys.stderr.isatty()
+    lines = LineProgress(eta, sys.stderr) if not quiet and not live else None
+    progress = _bar(quiet or not live)
     with progress:
-        task = progress.add_task("simulating", total=total, rate="-")
+        task = progress.add_task("simulating", total=total, eta="-")
 
         def on_day(pol: str, seed: int, day: int) -> None:
-            done = progress.tasks[0].completed + 1
-            rate = done / max(time.perf_counter() - t0, 1e-9)
-            progress.update(task, advance=1, rate=f"{rate:.1f}",
+            eta.tick(pol)
+            progress.update(task, advance=1, eta=eta.text(),
                             description=f"{pol} seed {seed} day {day + 1}")
+            if lines is not None:
+                lines.tick(pol, seed, day)
 
         try:
             result = run_simulate(cfg, policies, seed_list, out=out, data_path=data_path,
@@ -193,6 +220,95 @@ def simulate(
             _fail(_one_line(err))
     if not quiet:
         _summary(result.daily, out, time.perf_counter() - t0)
+
+
+def _bar(disable: bool) -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
+                    console=Console(stderr=True), disable=disable, transient=False)
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else \
+        f"{s // 60}:{s % 60:02d}"
+
+
+class PolicyEta:
+    """Remaining time from each policy's own speed (an oracle or MF is slower than random).
+
+    The time between two progress ticks is charged to the policy of the later tick; the
+    remaining days of each policy are multiplied by its seconds per day (policies not started
+    yet use the mean of the measured ones).
+    """
+
+    def __init__(self, days: dict[str, int], clock: Any = time.perf_counter) -> None:
+        self.left = dict(days)
+        self.spent = dict.fromkeys(days, 0.0)
+        self.done = dict.fromkeys(days, 0)
+        self.clock = clock
+        self.last = clock()
+
+    def tick(self, policy: str) -> None:
+        now = self.clock()
+        self.spent[policy] = self.spent.get(policy, 0.0) + (now - self.last)
+        self.last = now
+        self.done[policy] = self.done.get(policy, 0) + 1
+        self.left[policy] = max(self.left.get(policy, 0) - 1, 0)
+
+    def per_policy(self) -> dict[str, float | None]:
+        """Seconds left per policy (None where no speed is known yet)."""
+        rates = {p: self.spent[p] / self.done[p] for p in self.done if self.done[p]}
+        mean = sum(rates.values()) / len(rates) if rates else None
+        out: dict[str, float | None] = {}
+        for p, n in self.left.items():
+            r = rates.get(p, mean)
+            out[p] = None if r is None else n * r
+        return out
+
+    def seconds(self) -> float | None:
+        parts = self.per_policy().values()
+        return None if any(v is None for v in parts) else sum(v or 0.0 for v in parts)
+
+    def text(self) -> str:
+        sec = self.seconds()
+        return "-" if sec is None else _duration(sec)
+
+
+class LineProgress:
+    """Progress for logs: one plain line per 5 % of the days (and at the end), with the ETA and
+    each unfinished policy's share of it."""
+
+    def __init__(self, eta: PolicyEta, stream: Any, step_percent: int = 5) -> None:
+        self.eta, self.stream = eta, stream
+        self.total = sum(eta.left.values())
+        self.count = 0
+        self.step = step_percent
+        self.next = step_percent
+        self.t0 = eta.clock()
+
+    def tick(self, policy: str, seed: int, day: int) -> None:
+        self.count += 1
+        pct = 100 * self.count // max(self.total, 1)
+        if pct < self.next and self.count < self.total:
+            return
+        self.next = (pct // self.step + 1) * self.step
+        per = {p: v for p, v in self.eta.per_policy().items() if self.eta.left[p]}
+        rest = ", ".join(f"{p} {_duration(v)}" for p, v in per.items() if v is not None)
+        self.stream.write(
+            f"progress {pct:3d}% ({self.count}/{self.total} policy-days) {policy} seed {seed} "
+            f"day {day + 1}; elapsed {_duration(self.eta.clock() - self.t0)}, ETA "
+            f"{self.eta.text()}{f' ({rest})' if rest else ''}\n")
+        self.stream.flush()
 
 
 def _summary(daily: Any, out: Path, seconds: float) -> None:
@@ -245,8 +361,9 @@ def report(
     None,
     reference: Annotated[str | None, typer.Option(
         help="policy the paired differences are taken against (default: the first)")] = None,
-    window: Annotated[str, typer.Option(help="headline window, e.g. 'last 10 days'")] =
-    "last 10 days",
+    window: Annotated[str, typer.Option(
+        help="days of the headline table: 'last N days', 'first N days', 'all', 'last', a day "
+             "number 'D', or a range 'A-B' (inclusive)")] = "last 10 days",
     level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
 ) -> None:
     """One self-contained HTML page: figures, headline numbers with CIs, configuration."""

@@ -196,3 +196,123 @@ def test_simulate_takes_a_saved_policy_file(cli: CliRunner, tmp_path: Path) -> N
     res = cli.invoke(app, [*SHORT, "--policy", str(tmp_path / "nope.pkl"),
                            "--out", str(tmp_path / "s")])
     assert res.exit_code != 0 and "no saved policy" in res.output
+
+
+# ---------------------------------------------------------------- issue 12: one-line errors
+
+
+def _one_line_error(res, *needles: str) -> str:  # type: ignore[no-untyped-def]
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+    assert res.exit_code == 2, res.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.output
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(("name", "content", "needle"), [
+    ("latin1.toml", "[scenario]\nname = \"caf\xe9\"\n".encode("latin-1"), "not UTF-8"),
+    ("list.yaml", b"- a\n- b\n", "top level must be a table"),
+    ("scen.yaml", b"scenario: [1, 2]\n", "[scenario] must be a table"),
+    ("run.yaml", b"run: 5\n", "[run] must be a table"),
+    ("out.toml", b"[run]\nout = 5\n", "[run] out must be a folder path"),
+    ("data.toml", b"[run]\ndata = [1]\n", "[run] data must be a folder path"),
+])
+def test_bad_config_inputs_are_one_line(cli: CliRunner, tmp_path: Path, name: str,
+                                        content: bytes, needle: str) -> None:
+    cfg = tmp_path / name
+    cfg.write_bytes(content)
+    res = cli.invoke(app, ["simulate", "--config", str(cfg), "--out", str(tmp_path / "r"),
+                           "--days", "1", "--encoder", "hashing:8", "--quiet"])
+    _one_line_error(res, needle, name)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--users", "1000000000000"], "PopulationConfig.n_users"),
+    (["--train-days", "-1"], "--train-days must be >= 0"),
+    (["--train-days", "9"], "must not exceed the horizon"),
+    (["--checkpoint-every", "0"], "--checkpoint-every must be >= 1"),
+])
+def test_bad_option_values_are_one_line(cli: CliRunner, tmp_path: Path, args: list[str],
+                                        needle: str) -> None:
+    res = cli.invoke(app, [*SHORT, *args, "--out", str(tmp_path / "r")])
+    _one_line_error(res, needle)
+    assert not (tmp_path / "r").exists()  # rejected before anything is written
+
+
+def test_float32_overflowing_constants_are_rejected(cli: CliRunner, tmp_path: Path) -> None:
+    for toml, key in (("[scenario.choice]\nno_click_utility = 1e39\n", "no_click_utility"),
+                      ("[scenario.choice]\ntemperature = 1e300\n", "temperature")):
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(toml)
+        res = cli.invoke(app, ["simulate", "--config", str(cfg), "--out", str(tmp_path / "r"),
+                               "--days", "1", "--encoder", "hashing:8", "--quiet"])
+        _one_line_error(res, key, "float32")
+
+
+def test_io_error_is_one_line(cli: CliRunner, tmp_path: Path) -> None:
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    res = cli.invoke(app, [*SHORT, "--policy", "random", "--out", str(blocker / "run")])
+    _one_line_error(res, "cannot create results folder", "not a directory")
+
+
+def test_help_keeps_bracketed_text_and_defaults(cli: CliRunner) -> None:
+    res = cli.invoke(app, ["simulate", "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    text = " ".join(res.output.split())
+    for needle in ("[default: 1]", "[default: 0]", "[default: results/run]", "a [scenario] table",
+                   "a [run] table", "[default: daily]", "[default: 10]", "hashing[:DIM]"):
+        assert needle in text, needle
+    res = cli.invoke(app, ["report", "--help"], terminal_width=200)
+    assert "'first N days'" in " ".join(res.output.split())
+
+
+def test_report_window_accepts_what_its_help_says(cli: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    res = cli.invoke(app, [*SHORT[:4], "8", *SHORT[5:], "--policy", "random", "--policy",
+                           "greedy", "--seeds", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for window in ("last 3 days", "first 2 days", "all", "last", "4", "2-5", "last 1 day"):
+        res = cli.invoke(app, ["report", str(out), "--window", window,
+                               "--out", str(tmp_path / "rep.html")])
+        assert res.exit_code == 0, (window, res.output)
+    _one_line_error(cli.invoke(app, ["report", str(out), "--window", "yesterday"]),
+                    "'yesterday'")
+
+
+def test_progress_lines_in_a_log_and_eta_per_policy(tmp_path: Path) -> None:
+    """Not on a terminal: plain progress lines every 5 %, each with an ETA per policy."""
+    import os
+    import subprocess
+    import sys
+
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": repo, "RECSIM_LLM_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "recsim_llm.cli", "simulate", "--users", "30", "--days", "20",
+         "--encoder", "hashing:8", "--policy", "random", "--policy", "greedy",
+         "--out", str(tmp_path / "r")], env=env, capture_output=True, text=True, timeout=300,
+        check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("progress")]
+    assert 15 <= len(lines) <= 21, proc.stderr  # one per 5 % of 40 policy-days
+    assert lines[-1].startswith("progress 100% (40/40 policy-days)")
+    assert "ETA" in lines[0] and "random " in lines[0] and "greedy " in lines[0]
+
+
+def test_policy_eta_uses_each_policy_speed() -> None:
+    from recsim_llm.cli import PolicyEta
+
+    now = [0.0]
+    eta = PolicyEta({"fast": 10, "slow": 10}, clock=lambda: now[0])
+    for _ in range(5):
+        now[0] += 1.0
+        eta.tick("fast")
+    for _ in range(5):
+        now[0] += 3.0
+        eta.tick("slow")
+    assert eta.per_policy() == {"fast": 5.0, "slow": 15.0}
+    assert eta.seconds() == 20.0  # not 10 days x the mean 2 s
