@@ -1,0 +1,256 @@
+"""Curves, windows, headline tables and paired differences of the daily table."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats as sps
+
+from recsim_llm.analysis.stats.info import (
+    DEFAULT_WINDOW,
+    HEADLINE_METRICS,
+    MINORITY_EXPOSURE,
+    metric_info,
+)
+from recsim_llm.analysis.stats.intervals import _summarise, mean_ci
+from recsim_llm.analysis.stats.validate import (
+    _check_one_scenario,
+    _check_unique,
+    minority_exposure_column,
+    policy_order,
+    require_columns,
+    resolve_metric,
+)
+
+
+def curve_with_ci(daily: pd.DataFrame, metric: str, by: Sequence[str] = ("policy",),
+                  level: float = 0.95) -> pd.DataFrame:
+    """Per-day mean of a metric across seeds, with a t confidence interval.
+
+    Args:
+        daily: rows per (policy, seed, day), e.g. ``daily.csv``.
+        metric: a numeric column (or :data:`MINORITY_EXPOSURE`).
+        by: grouping columns besides ``day`` (seeds are the replicates).
+        level: confidence level.
+    Returns:
+        Columns ``*by, day, mean, lo, hi, n_seeds`` sorted by ``by`` and day; NaN values (e.g. a
+        metric undefined that day) do not count as seeds; lo/hi are NaN with one seed.
+    """
+    by = list(by)
+    require_columns(daily, [*by, "seed", "day"])
+    col = resolve_metric(daily, metric)
+    if "scenario" not in by:
+        _check_one_scenario(daily)
+    _check_unique(daily, [*by, "seed", "day"])
+    out = _summarise(daily.groupby([*by, "day"], sort=True)[col], level)
+    return out
+
+
+def parse_window(window: Any, days: npt.ArrayLike) -> tuple[int, int]:
+    """Turn a window description into an inclusive (first_day, last_day) range.
+
+    Accepted: None / "all" (every day), "last" (the final day), an int (that day),
+    "last N days" or ("last", N) (the final N days, all days if fewer), or (start, end).
+    """
+    d = np.asarray(days)
+    if d.size == 0:
+        raise ValueError("no days to take a window of")
+    lo, hi = int(d.min()), int(d.max())
+    if window is None or window == "all":
+        return (lo, hi)
+    if window == "last":
+        return (hi, hi)
+    if isinstance(window, (int, np.integer)) and not isinstance(window, bool):
+        start = end = int(window)
+    elif isinstance(window, str):
+        m = re.fullmatch(r"\s*last\s+(\d+)\s+days?\s*", window)
+        if not m:
+            raise ValueError(f"window {window!r}: use None, 'all', 'last', 'last N days', "
+                             "a day number or (start, end)")
+        n = int(m.group(1))
+        if n < 1:
+            raise ValueError(f"window {window!r} must cover at least one day")
+        start, end = max(lo, hi - n + 1), hi
+    elif isinstance(window, Sequence) and len(window) == 2:
+        if window[0] == "last":
+            return parse_window(f"last {int(window[1])} days", d)
+        start, end = int(window[0]), int(window[1])
+    else:
+        raise ValueError(f"window {window!r}: use None, 'all', 'last', 'last N days', "
+                         "a day number or (start, end)")
+    if start > end:
+        raise ValueError(f"window {window!r} starts after it ends")
+    if end < lo or start > hi:
+        raise ValueError(f"window {window!r} lies outside the recorded days {lo}..{hi}")
+    return (start, end)
+
+
+def seed_values(daily: pd.DataFrame, metric: str, window: Any = None,
+                by: Sequence[str] = ("policy",)) -> pd.DataFrame:
+    """One value per (``by``, seed): the metric averaged over the days of ``window``.
+
+    Returns:
+        Columns ``*by, seed, value`` (value NaN where the metric is undefined on every day).
+    """
+    by = list(by)
+    require_columns(daily, [*by, "seed", "day"])
+    col = resolve_metric(daily, metric)
+    _check_one_scenario(daily)
+    _check_unique(daily, [*by, "seed", "day"])
+    start, end = parse_window(window, daily["day"])
+    sub = daily[(daily["day"] >= start) & (daily["day"] <= end)]
+    out = sub.groupby([*by, "seed"], sort=True)[col].mean().rename("value").reset_index()
+    out.attrs["window"] = (start, end)
+    return out
+
+
+def _paired_stats(diff: np.ndarray, level: float) -> tuple[float, float, float, float]:
+    """mean, lo, hi, two-sided paired-t p-value of per-seed differences."""
+    mean, lo, hi = mean_ci(diff, level)
+    n = diff.size
+    if n < 2:
+        return (mean, lo, hi, math.nan)
+    sd = float(diff.std(ddof=1))
+    if sd == 0.0:
+        # Identical differences on every seed: no sampling variation to test against.
+        return (mean, lo, hi, math.nan if mean == 0 else 0.0)
+    t = mean / (sd / math.sqrt(n))
+    return (mean, lo, hi, float(2.0 * sps.t.sf(abs(t), n - 1)))
+
+
+def paired_difference(daily: pd.DataFrame, metric: str, policy_a: str, policy_b: str,
+                      day: Any = None, level: float = 0.95) -> dict[str, Any]:
+    """Difference ``a - b`` of a metric between two policies, paired by seed.
+
+    Each seed runs both policies on the same world with common random numbers, so the per-seed
+    difference removes the between-world variance; the CI is a t interval of those differences.
+
+    Args:
+        daily: rows per (policy, seed, day).
+        metric: a numeric column (or :data:`MINORITY_EXPOSURE`).
+        policy_a: the policy whose value comes first.
+        policy_b: the policy subtracted (the reference).
+        day: None (mean over every day), "last", a day number, "last N days" or (start, end).
+        level: confidence level.
+    Returns:
+        dict with ``metric, policy_a, policy_b, window (first, last day), mean, lo, hi, n``
+        (pairs), ``p_value`` (paired t-test), ``mean_a, mean_b`` and ``differences`` (a Series of
+        a - b indexed by seed). Seeds missing for either policy (or NaN) are left out.
+    Raises:
+        ValueError: unknown policy or metric, naming the valid ones.
+    """
+    require_columns(daily, ["policy", "seed", "day"])
+    col = resolve_metric(daily, metric)
+    policy_order(daily, [policy_a, policy_b])
+    if policy_a == policy_b:
+        raise ValueError(f"cannot compare policy {policy_a!r} with itself")
+    vals = seed_values(daily[daily["policy"].isin([policy_a, policy_b])], col, day)
+    wide = vals.pivot(index="seed", columns="policy", values="value")
+    wide = wide.reindex(columns=[policy_a, policy_b]).dropna()
+    diff = (wide[policy_a] - wide[policy_b]).rename("difference")
+    mean, lo, hi, p = _paired_stats(diff.to_numpy(), level)
+    return {"metric": col, "policy_a": policy_a, "policy_b": policy_b,
+            "window": vals.attrs["window"], "mean": mean, "lo": lo, "hi": hi,
+            "n": int(diff.size), "p_value": p, "level": level,
+            "mean_a": float(wide[policy_a].mean()) if len(wide) else math.nan,
+            "mean_b": float(wide[policy_b].mean()) if len(wide) else math.nan,
+            "differences": diff}
+
+
+def _metrics_present(daily: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
+    """Resolve metric names; the minority alias is dropped silently when there is no minority
+    provider group (a one-group catalog), every other unknown name is an error."""
+    out = []
+    for m in metrics:
+        if m == MINORITY_EXPOSURE and minority_exposure_column(daily) is None:
+            continue
+        out.append(resolve_metric(daily, m))
+    return list(dict.fromkeys(out))
+
+
+def _default_metrics(daily: pd.DataFrame, metrics: Sequence[str] | None) -> Sequence[str]:
+    # The defaults adapt to the table (a catalog or recorder may lack some columns); metrics
+    # named explicitly must exist.
+    if metrics is not None:
+        return metrics
+    return [m for m in HEADLINE_METRICS if m == MINORITY_EXPOSURE or m in daily.columns]
+
+
+def headline_table(daily: pd.DataFrame, metrics: Sequence[str] | None = None,
+                   window: Any = DEFAULT_WINDOW, level: float = 0.95,
+                   policies: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per policy and metric: the mean over seeds of the metric averaged over ``window``.
+
+    Args:
+        daily: rows per (policy, seed, day).
+        metrics: metric columns (default: those of :data:`HEADLINE_METRICS` present; the
+            minority-exposure alias is skipped if not applicable).
+        window: see :func:`parse_window`; default the final 10 days.
+        level: confidence level.
+        policies: row order (default: order of first appearance, i.e. the manifest's).
+    Returns:
+        Long table with columns ``policy, metric, label, unit, mean, lo, hi, n_seeds,
+        first_day, last_day``.
+    """
+    require_columns(daily, ["policy", "seed", "day"])
+    order = policy_order(daily, policies)
+    rows = []
+    for col in _metrics_present(daily, _default_metrics(daily, metrics)):
+        vals = seed_values(daily, col, window)
+        s = _summarise(vals.groupby("policy")["value"], level)
+        s.insert(1, "metric", col)
+        s["first_day"], s["last_day"] = vals.attrs["window"]
+        rows.append(s)
+    out = pd.concat(rows, ignore_index=True)
+    info = out["metric"].map(metric_info)
+    out.insert(2, "label", info.map(lambda i: i.label))
+    out.insert(3, "unit", info.map(lambda i: i.unit))
+    out = out[out["policy"].isin(order)]
+    rank = {p: i for i, p in enumerate(order)}
+    mrank = {m: i for i, m in enumerate(pd.unique(out["metric"]))}
+    return out.sort_values(["policy", "metric"], key=lambda s: s.map(
+        rank if s.name == "policy" else mrank), kind="stable").reset_index(drop=True)
+
+
+def paired_table(daily: pd.DataFrame, metrics: Sequence[str] | None = None,
+                 reference: str | None = None, window: Any = DEFAULT_WINDOW,
+                 level: float = 0.95, policies: Sequence[str] | None = None) -> pd.DataFrame:
+    """Paired difference (policy - reference) of every other policy, per metric.
+
+    Args:
+        daily: rows per (policy, seed, day).
+        metrics: metric columns (default as in :func:`headline_table`).
+        reference: the baseline policy (default: the first of ``policies`` / of the table).
+        window: see :func:`parse_window`.
+        level: confidence level.
+        policies: order of the compared policies.
+    Returns:
+        Columns ``policy, reference, metric, label, mean_policy, mean_reference, diff, lo, hi,
+        n_pairs, p_value, first_day, last_day`` (empty if there is only one policy).
+    """
+    require_columns(daily, ["policy", "seed", "day"])
+    order = policy_order(daily, policies)
+    ref = order[0] if reference is None else reference
+    policy_order(daily, [ref])
+    rows = []
+    for col in _metrics_present(daily, _default_metrics(daily, metrics)):
+        for p in order:
+            if p == ref:
+                continue
+            d = paired_difference(daily, col, p, ref, window, level)
+            rows.append({"policy": p, "reference": ref, "metric": col,
+                         "label": metric_info(col).label, "mean_policy": d["mean_a"],
+                         "mean_reference": d["mean_b"], "diff": d["mean"], "lo": d["lo"],
+                         "hi": d["hi"], "n_pairs": d["n"], "p_value": d["p_value"],
+                         "first_day": d["window"][0], "last_day": d["window"][1]})
+    cols = ["policy", "reference", "metric", "label", "mean_policy", "mean_reference", "diff",
+            "lo", "hi", "n_pairs", "p_value", "first_day", "last_day"]
+    return pd.DataFrame(rows, columns=cols)
+
+
