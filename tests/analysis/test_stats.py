@@ -15,7 +15,7 @@ T975 = {1: 12.706204736174698, 2: 4.302652729749464, 3: 3.182446305284263}
 Z975 = 1.959963984540054
 
 
-def make_daily(values: dict[tuple[str, int], list[float]], metric: str = "ctr",
+def make_daily(values: dict[tuple[str, int], list[float]], metric: str = "score",
                scenario: str = "s") -> pd.DataFrame:
     """A daily table from {(policy, seed): [value on day 1, day 2, ...]}."""
     rows = [{"scenario": scenario, "policy": p, "seed": s, "day": d + 1, metric: v}
@@ -81,7 +81,7 @@ def test_bootstrap_ci_needs_explicit_rng_and_leaves_global_rng_alone() -> None:
 def test_curve_with_ci_per_day_across_seeds() -> None:
     d = make_daily({("a", 0): [1.0, 2.0], ("a", 1): [3.0, 4.0], ("a", 2): [5.0, np.nan],
                     ("b", 0): [0.0, 0.0], ("b", 1): [0.0, 0.0], ("b", 2): [0.0, 0.0]})
-    c = S.curve_with_ci(d, "ctr")
+    c = S.curve_with_ci(d, "score")
     assert list(c.columns) == ["policy", "day", "mean", "lo", "hi", "n_seeds"]
     a1 = c[(c.policy == "a") & (c.day == 1)].iloc[0]
     assert (a1["mean"], a1["lo"], a1["hi"]) == pytest.approx(S.mean_ci([1.0, 3.0, 5.0]))
@@ -95,12 +95,12 @@ def test_curve_with_ci_per_day_across_seeds() -> None:
 
 def test_unknown_metric_lists_valid_ones() -> None:
     d = make_daily({("a", 0): [1.0]})
-    with pytest.raises(ValueError, match=r"'nope' missing.*valid metrics: \['ctr'\]"):
+    with pytest.raises(ValueError, match=r"'nope' missing.*valid metrics: \['score'\]"):
         S.curve_with_ci(d, "nope")
     with pytest.raises(ValueError, match="valid metrics"):
-        S.headline_table(d, metrics=("ctr", "nope"))
+        S.headline_table(d, metrics=("score", "nope"))
     with pytest.raises(ValueError, match="no rows"):
-        S.curve_with_ci(d.iloc[:0], "ctr")
+        S.curve_with_ci(d.iloc[:0], "score")
     with pytest.raises(ValueError, match="minority provider group"):
         S.curve_with_ci(d, S.MINORITY_EXPOSURE)
 
@@ -109,10 +109,10 @@ def test_mixed_scenarios_and_duplicates_are_refused() -> None:
     d = pd.concat([make_daily({("a", 0): [1.0]}, scenario="x"),
                    make_daily({("a", 0): [2.0]}, scenario="y")])
     with pytest.raises(ValueError, match="mixes scenarios"):
-        S.curve_with_ci(d, "ctr")
-    assert len(S.curve_with_ci(d, "ctr", by=("scenario", "policy"))) == 2
+        S.curve_with_ci(d, "score")
+    assert len(S.curve_with_ci(d, "score", by=("scenario", "policy"))) == 2
     with pytest.raises(ValueError, match="duplicate"):
-        S.curve_with_ci(d.assign(scenario="x"), "ctr")
+        S.curve_with_ci(d.assign(scenario="x"), "score")
 
 
 def test_minority_exposure_alias() -> None:
@@ -153,7 +153,7 @@ def _pair_frame() -> pd.DataFrame:
 
 
 def test_paired_difference_by_hand() -> None:
-    r = S.paired_difference(_pair_frame(), "ctr", "a", "b", day="last")
+    r = S.paired_difference(_pair_frame(), "score", "a", "b", day="last")
     # mean 2/3, s = sqrt(1/12), se = s / sqrt(3) = 1/6, half = t(0.975, 2) / 6
     assert r["mean"] == pytest.approx(2 / 3)
     assert (r["lo"], r["hi"]) == pytest.approx((2 / 3 - T975[2] / 6, 2 / 3 + T975[2] / 6))
@@ -167,57 +167,58 @@ def test_paired_difference_by_hand() -> None:
 def test_paired_difference_windows_and_unmatched_seeds() -> None:
     d = _pair_frame()
     # whole horizon: a = [5, 5.5, 6], b = [0.75, 1.5, 2.75]
-    r = S.paired_difference(d, "ctr", "a", "b")
+    r = S.paired_difference(d, "score", "a", "b")
     assert r["differences"].tolist() == pytest.approx([4.25, 4.0, 3.25])
-    assert S.paired_difference(d, "ctr", "a", "b", day=1)["mean"] == pytest.approx(7.0)
-    assert S.paired_difference(d, "ctr", "a", "b", day=(1, 2))["mean"] == pytest.approx(
+    assert S.paired_difference(d, "score", "a", "b", day=1)["mean"] == pytest.approx(7.0)
+    assert S.paired_difference(d, "score", "a", "b", day=(1, 2))["mean"] == pytest.approx(
         r["mean"])
-    assert S.paired_difference(d, "ctr", "a", "b", day="last 1 day")["mean"] == pytest.approx(
+    assert S.paired_difference(d, "score", "a", "b", day="last 1 day")["mean"] == pytest.approx(
         2 / 3)
     # seed 2 of b is missing: only seeds 0 and 1 pair up
-    r = S.paired_difference(d[~((d.policy == "b") & (d.seed == 2))], "ctr", "a", "b", "last")
+    r = S.paired_difference(d[~((d.policy == "b") & (d.seed == 2))], "score", "a", "b", "last")
     assert r["n"] == 2 and list(r["differences"].index) == [0, 1]
     # identical differences on every seed: a zero-width interval and no test
     twin = pd.concat([d, d[d.policy == "b"].assign(policy="c")])
-    same = S.paired_difference(twin, "ctr", "c", "b")
+    same = S.paired_difference(twin, "score", "c", "b")
     assert same["mean"] == 0.0 and same["lo"] == same["hi"] == 0.0
     assert math.isnan(same["p_value"])
     with pytest.raises(ValueError, match="with itself"):
-        S.paired_difference(d, "ctr", "a", "a")
+        S.paired_difference(d, "score", "a", "a")
 
 
 def test_paired_difference_errors_name_the_valid_choices() -> None:
     d = _pair_frame()
     with pytest.raises(ValueError, match=r"\['zz'\] not in .*valid policies: \['a', 'b'\]"):
-        S.paired_difference(d, "ctr", "zz", "b")
-    with pytest.raises(ValueError, match=r"'clicks' missing.*valid metrics: \['ctr'\]"):
+        S.paired_difference(d, "score", "zz", "b")
+    with pytest.raises(ValueError, match=r"'clicks' missing.*valid metrics: \['score'\]"):
         S.paired_difference(d, "clicks", "a", "b")
 
 
 def test_headline_and_paired_tables() -> None:
     d = _pair_frame()
-    d["retention"] = d["ctr"] * 0 + 1.0
-    h = S.headline_table(d, metrics=("ctr", "retention"), window="last 1 day")
+    d["retention"] = d["score"] * 0 + 1.0
+    h = S.headline_table(d, metrics=("score", "retention"), window="last 1 day")
     assert list(h["policy"]) == ["a", "a", "b", "b"]
-    assert list(h["metric"]) == ["ctr", "retention"] * 2
-    a = h[(h.policy == "a") & (h.metric == "ctr")].iloc[0]
+    assert list(h["metric"]) == ["score", "retention"] * 2
+    a = h[(h.policy == "a") & (h.metric == "score")].iloc[0]
     assert (a["mean"], a["lo"], a["hi"]) == pytest.approx(S.mean_ci([1.0, 2.0, 3.0]))
     assert a["n_seeds"] == 3 and (a["first_day"], a["last_day"]) == (2, 2)
-    assert a["label"] == "Click-through rate"
+    assert a["label"] == "Score"
     # the minority alias is skipped when no provider groups exist
-    assert set(S.headline_table(d, window="last")["metric"]) == {"ctr", "retention"}
+    # default metrics: the headline ones present (score is not one)
+    assert set(S.headline_table(d, window="last")["metric"]) == {"retention"}
     # the policy order decides the rows and the default reference
-    h2 = S.headline_table(d, metrics=("ctr",), policies=["b", "a"])
+    h2 = S.headline_table(d, metrics=("score",), policies=["b", "a"])
     assert list(h2["policy"]) == ["b", "a"]
 
-    p = S.paired_table(d, metrics=("ctr",), window="last 1 day")
+    p = S.paired_table(d, metrics=("score",), window="last 1 day")
     assert len(p) == 1
     row = p.iloc[0]
     assert (row["policy"], row["reference"]) == ("b", "a")
     assert row["diff"] == pytest.approx(-2 / 3) and row["n_pairs"] == 3
-    p2 = S.paired_table(d, metrics=("ctr",), reference="b", window="last 1 day")
+    p2 = S.paired_table(d, metrics=("score",), reference="b", window="last 1 day")
     assert p2.iloc[0]["diff"] == pytest.approx(2 / 3)
-    assert S.paired_table(d[d.policy == "a"], metrics=("ctr",)).empty
+    assert S.paired_table(d[d.policy == "a"], metrics=("score",)).empty
     with pytest.raises(ValueError, match="valid policies"):
         S.paired_table(d, reference="nobody")
 
@@ -249,14 +250,14 @@ def test_group_gap_weights_the_rest_by_users() -> None:
                                         ("taste1", 10, 0.0, 0.0, np.nan)):
             rows.append({"policy": "p", "seed": seed, "day": 1, "group_key": "taste",
                          "group": g, "users": users, "retention": ret + shift,
-                         "active_share": act, "ctr": ctr})
+                         "active_share": act, "score": ctr})
     g = pd.DataFrame(rows)
     gap = S.group_gap(g, "taste", "retention")
     # rest = (30 * 1.0 + 10 * 0.0) / 40 = 0.75 (+ shift on seed 1, same for both sides)
     assert gap["gap"].tolist() == pytest.approx([-0.25, -0.25])
     assert gap.attrs["focus"] == "minority" and gap.attrs["versus"] == "rest"
     # ctr: taste1 has no active users (NaN), so the rest is taste0 alone
-    assert S.group_gap(g, "taste", "ctr")["gap"].tolist() == pytest.approx([-0.2, -0.2])
+    assert S.group_gap(g, "taste", "score")["gap"].tolist() == pytest.approx([-0.2, -0.2])
     assert S.group_gap(g, "taste", "retention", versus="taste1")["gap"].tolist() == \
         pytest.approx([0.5, 0.5])
     with pytest.raises(ValueError, match=r"valid keys: \['taste'\]"):
@@ -356,3 +357,98 @@ def test_metric_info() -> None:
     assert S.metric_info("some_new_metric").label == "Some new metric"
     assert S.metric_info("disparity:independent").label == "Exposure / merit: independent"
     assert S.metric_info("merit_share:major").unit == "share of total item quality"
+
+
+# --------------------------------------------------------------------------- issue 7/12: scipy
+
+
+def test_scipy_backed_numbers_equal_the_closed_forms() -> None:
+    """mean_ci (ttest_1samp), the paired interval (ttest_rel) and Kaplan-Meier (ecdf, log-log)
+    give the numbers of the hand-written formulas they replaced."""
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 5, 20):
+        v = rng.normal(size=n)
+        half = T975.get(n - 1, None)
+        from scipy import stats as sps
+
+        q = sps.t.ppf(0.975, n - 1) if half is None else half
+        h = q * v.std(ddof=1) / math.sqrt(n)
+        assert S.mean_ci(v) == pytest.approx((v.mean(), v.mean() - h, v.mean() + h))
+    a, b = rng.normal(size=6), rng.normal(size=6)
+    d = make_daily({**{("a", s): [a[s]] for s in range(6)}, **{("b", s): [b[s]]
+                                                                for s in range(6)}})
+    pd_ = S.paired_difference(d, "score", "a", "b")
+    diff = a - b
+    h = sps.t.ppf(0.975, 5) * diff.std(ddof=1) / math.sqrt(6)
+    assert (pd_["mean"], pd_["lo"], pd_["hi"]) == pytest.approx(
+        (diff.mean(), diff.mean() - h, diff.mean() + h))
+    t = diff.mean() / (diff.std(ddof=1) / math.sqrt(6))
+    assert pd_["p_value"] == pytest.approx(2 * sps.t.sf(abs(t), 5))
+    # Kaplan-Meier with Kalbfleisch-Prentice log-log bands, by hand.
+    dur = rng.integers(1, 15, size=60).astype(float)
+    ev = rng.random(60) < 0.7
+    km = S.kaplan_meier(dur, ev)
+    times = np.unique(dur)
+    at_risk = np.array([(dur >= x).sum() for x in times])
+    dd = np.array([((dur == x) & ev).sum() for x in times])
+    surv = np.cumprod(1 - dd / at_risk)
+    gw = np.cumsum(np.where(dd > 0, dd / (at_risk * (at_risk - dd)), 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_v = np.sqrt(gw) / np.abs(np.log(surv))
+    ok = (surv < 1) & (surv > 0)
+    np.testing.assert_allclose(km["survival"], surv)
+    np.testing.assert_allclose(km["lo"][ok], (surv ** np.exp(Z975 * se_v))[ok], rtol=1e-9)
+    np.testing.assert_allclose(km["hi"][ok], (surv ** np.exp(-Z975 * se_v))[ok], rtol=1e-9)
+
+
+@pytest.mark.parametrize("metric", ["retention", "ctr", "coverage", "hazard", "exposure_gini"])
+def test_intervals_of_shares_stay_in_0_1(metric: str) -> None:
+    # The issue's case: popular retention 0.0753 [-0.0461, 0.197] under a t interval.
+    vals = [0.02, 0.05, 0.155]
+    d = make_daily({("p", s): [v] for s, v in enumerate(vals)}, metric=metric)
+    _, tlo, _ = S.mean_ci(vals)
+    assert tlo < 0  # the t interval leaves the range
+    row = S.headline_table(d, metrics=(metric,)).iloc[0]
+    assert 0.0 < row["lo"] < row["mean"] < row["hi"] < 1.0
+    c = S.curve_with_ci(d, metric).iloc[0]
+    assert 0.0 < c["lo"] and c["hi"] < 1.0
+    # A seed on the bound: the bootstrap fallback, inside [min, max] of the seeds.
+    d2 = make_daily({("p", 0): [0.0], ("p", 1): [0.1], ("p", 2): [0.3]}, metric=metric)
+    c2 = S.curve_with_ci(d2, metric).iloc[0]
+    assert 0.0 <= c2["lo"] <= c2["mean"] <= c2["hi"] <= 0.3
+
+
+def test_nonnegative_amounts_and_scores_stay_in_range() -> None:
+    d = make_daily({("p", 0): [0.1], ("p", 1): [0.2], ("p", 2): [2.5]},
+                   metric="topic_entropy")
+    c = S.curve_with_ci(d, "topic_entropy").iloc[0]
+    assert c["lo"] > 0  # log scale: positive
+    d = make_daily({("p", 0): [-0.95], ("p", 1): [-0.5], ("p", 2): [0.9]},
+                   metric="mean_satisfaction")
+    c = S.curve_with_ci(d, "mean_satisfaction").iloc[0]
+    assert -1 < c["lo"] and c["hi"] < 1
+
+
+def test_value_outside_a_metrics_range_is_refused() -> None:
+    d = make_daily({("p", 0): [1.5]}, metric="ctr")
+    with pytest.raises(ValueError, match=r"'ctr'.*1\.5 outside its range \[0\.0, 1\.0\]"):
+        S.curve_with_ci(d, "ctr")
+
+
+def test_wilson_interval() -> None:
+    from recsim_llm.analysis.stats.intervals import wilson_ci
+
+    lo, hi = wilson_ci([0, 5, 10], [10, 10, 10])
+    assert lo[0] == 0.0 and 0 < hi[0] < 0.35 and hi[2] == pytest.approx(1.0) and 0.65 < lo[2] < 1
+    assert lo[1] == pytest.approx(0.2366, abs=1e-4) and hi[1] == pytest.approx(0.7634, abs=1e-4)
+    from scipy import stats as sps
+
+    ci = sps.binomtest(5, 10).proportion_ci(method="wilson")
+    assert (lo[1], hi[1]) == pytest.approx((ci.low, ci.high))
+
+
+def test_paired_difference_of_shares_is_cut_to_the_range() -> None:
+    d = make_daily({("a", 0): [0.9], ("a", 1): [0.95], ("a", 2): [0.1],
+                    ("b", 0): [0.0], ("b", 1): [0.0], ("b", 2): [0.05]}, metric="ctr")
+    r = S.paired_difference(d, "ctr", "a", "b")
+    assert -1.0 <= r["lo"] and r["hi"] <= 1.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,6 +23,9 @@ from recsim_llm.analysis.stats.validate import (
 def kaplan_meier(durations: npt.ArrayLike, events: npt.ArrayLike | None = None,
                  level: float = 0.95) -> pd.DataFrame:
     """Kaplan-Meier survival curve with Greenwood variance and a log-log confidence interval.
+
+    The estimate and the band come from :func:`scipy.stats.ecdf` on
+    :class:`scipy.stats.CensoredData` (``method="log-log"``); the table adds the risk sets.
 
     ``S(t) = prod_{t_i <= t} (1 - d_i / n_i)``; Greenwood ``Var S = S^2 sum d_i / (n_i (n_i -
     d_i))``; the log-log interval (Kalbfleisch & Prentice) ``S^exp(+-z se_v)`` with ``se_v =
@@ -50,21 +53,27 @@ def kaplan_meier(durations: npt.ArrayLike, events: npt.ArrayLike | None = None,
     if not np.all(np.isin(e, (0, 1))):
         raise ValueError("events must be 0/1 or booleans")
     e = e.astype(bool)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
     times, inv = np.unique(t, return_inverse=True)
     total = np.bincount(inv, minlength=times.size)
     d = np.bincount(inv, weights=e, minlength=times.size).astype(np.int64)
     at_risk = t.size - np.concatenate(([0], np.cumsum(total)[:-1]))
     hazard = d / at_risk
-    surv = np.cumprod(1.0 - hazard)
+    if e.any():
+        # The product-limit estimate and its log-log band from scipy (right-censored data).
+        res = sps.ecdf(sps.CensoredData(uncensored=t[e], right=t[~e]))
+        surv = res.sf.evaluate(times)
+        with warnings.catch_warnings():
+            # "undefined at some observations": where S = 0 (NaN below, as documented).
+            warnings.simplefilter("ignore", RuntimeWarning)
+            band = res.sf.confidence_interval(confidence_level=level, method="log-log")
+            lo, hi = band.low.evaluate(times), band.high.evaluate(times)
+    else:
+        surv, lo, hi = np.ones(times.size), np.ones(times.size), np.ones(times.size)
     with np.errstate(divide="ignore", invalid="ignore"):
         gw = np.cumsum(np.where(d > 0, d / (at_risk * (at_risk - d)), 0.0))
-        se = np.where(surv > 0, surv * np.sqrt(gw), np.nan)
-        se_v = np.sqrt(gw) / np.abs(np.log(surv))
-        z = float(sps.norm.ppf((1.0 + level) / 2.0)) if 0 < level < 1 else math.nan
-        if math.isnan(z):
-            raise ValueError(f"level must be in (0, 1), got {level!r}")
-        lo = surv ** np.exp(z * se_v)
-        hi = surv ** np.exp(-z * se_v)
+        se = np.where(surv > 0, surv * np.sqrt(gw), np.nan)  # Greenwood
     none_yet = surv >= 1.0  # no event so far: S = 1 exactly, zero variance
     lo = np.where(none_yet, 1.0, np.where(surv > 0, lo, np.nan))
     hi = np.where(none_yet, 1.0, np.where(surv > 0, hi, np.nan))

@@ -18,10 +18,11 @@ from recsim_llm.analysis.stats.info import (
     MINORITY_EXPOSURE,
     metric_info,
 )
-from recsim_llm.analysis.stats.intervals import _summarise, mean_ci
+from recsim_llm.analysis.stats.intervals import _summarise, interval_method
 from recsim_llm.analysis.stats.validate import (
     _check_one_scenario,
     _check_unique,
+    _source,
     minority_exposure_column,
     policy_order,
     require_columns,
@@ -29,9 +30,39 @@ from recsim_llm.analysis.stats.validate import (
 )
 
 
+def metric_range(df: pd.DataFrame, col: str, metric: str | None = None
+                 ) -> tuple[float | None, float | None]:
+    """The range [lower, upper] of a metric (see :class:`MetricInfo`), checked on the data.
+
+    Raises:
+        ValueError: a value lies outside the range (the column is not what its name says).
+    """
+    info = metric_info(metric or col)
+    lower, upper = info.lower, info.upper
+    v = df[col].to_numpy(np.float64)
+    v = v[~np.isnan(v)]
+    tol = 1e-9
+    if v.size and ((lower is not None and v.min() < lower - tol)
+                   or (upper is not None and v.max() > upper + tol)):
+        bad = v.min() if lower is not None and v.min() < lower - tol else v.max()
+        raise ValueError(f"metric {metric or col!r} of {_source(df)} has a value {float(bad)!r} "
+                         f"outside its range [{lower}, {upper}]")
+    return lower, upper
+
+
+def interval_text(metric: str, level: float = 0.95) -> str:
+    """The interval method used for ``metric`` (for captions and tables)."""
+    info = metric_info(metric)
+    return f"{level:.0%} {interval_method(info.lower, info.upper)}"
+
+
 def curve_with_ci(daily: pd.DataFrame, metric: str, by: Sequence[str] = ("policy",),
                   level: float = 0.95) -> pd.DataFrame:
-    """Per-day mean of a metric across seeds, with a t confidence interval.
+    """Per-day mean of a metric across seeds, with a range-respecting confidence interval.
+
+    The interval is :func:`~recsim_llm.analysis.stats.intervals.range_ci` for the metric's
+    range (a logit-scale t interval for shares, a log-scale one for non-negative amounts, the
+    plain t interval for unbounded quantities), so no band leaves what the quantity can be.
 
     Args:
         daily: rows per (policy, seed, day), e.g. ``daily.csv``.
@@ -48,7 +79,8 @@ def curve_with_ci(daily: pd.DataFrame, metric: str, by: Sequence[str] = ("policy
     if "scenario" not in by:
         _check_one_scenario(daily)
     _check_unique(daily, [*by, "seed", "day"])
-    out = _summarise(daily.groupby([*by, "day"], sort=True)[col], level)
+    lower, upper = metric_range(daily, col)
+    out = _summarise(daily.groupby([*by, "day"], sort=True)[col], level, lower, upper)
     return out
 
 
@@ -110,18 +142,27 @@ def seed_values(daily: pd.DataFrame, metric: str, window: Any = None,
     return out
 
 
-def _paired_stats(diff: np.ndarray, level: float) -> tuple[float, float, float, float]:
-    """mean, lo, hi, two-sided paired-t p-value of per-seed differences."""
-    mean, lo, hi = mean_ci(diff, level)
+def _paired_stats(a: np.ndarray, b: np.ndarray, level: float,
+                  span: float | None = None) -> tuple[float, float, float, float]:
+    """mean, lo, hi and two-sided p-value of the paired t-test (:func:`scipy.stats.ttest_rel`)
+    of ``a - b``; the interval is cut to [-span, span] when the quantity's range has width
+    ``span`` (a difference cannot exceed it)."""
+    diff = a - b
     n = diff.size
+    if n == 0:
+        return (math.nan, math.nan, math.nan, math.nan)
+    mean = float(diff.mean())
     if n < 2:
-        return (mean, lo, hi, math.nan)
-    sd = float(diff.std(ddof=1))
-    if sd == 0.0:
+        return (mean, math.nan, math.nan, math.nan)
+    if float(diff.std(ddof=1)) == 0.0:
         # Identical differences on every seed: no sampling variation to test against.
-        return (mean, lo, hi, math.nan if mean == 0 else 0.0)
-    t = mean / (sd / math.sqrt(n))
-    return (mean, lo, hi, float(2.0 * sps.t.sf(abs(t), n - 1)))
+        return (mean, mean, mean, math.nan if mean == 0 else 0.0)
+    res = sps.ttest_rel(a, b)
+    ci = res.confidence_interval(confidence_level=level)
+    lo, hi = float(ci.low), float(ci.high)
+    if span is not None:
+        lo, hi = max(lo, -span), min(hi, span)
+    return (mean, lo, hi, float(res.pvalue))
 
 
 def paired_difference(daily: pd.DataFrame, metric: str, policy_a: str, policy_b: str,
@@ -154,7 +195,11 @@ def paired_difference(daily: pd.DataFrame, metric: str, policy_a: str, policy_b:
     wide = vals.pivot(index="seed", columns="policy", values="value")
     wide = wide.reindex(columns=[policy_a, policy_b]).dropna()
     diff = (wide[policy_a] - wide[policy_b]).rename("difference")
-    mean, lo, hi, p = _paired_stats(diff.to_numpy(), level)
+    info = metric_info(col)
+    span = (info.upper - info.lower if info.lower is not None and info.upper is not None
+            else None)
+    mean, lo, hi, p = _paired_stats(wide[policy_a].to_numpy(np.float64),
+                                    wide[policy_b].to_numpy(np.float64), level, span)
     return {"metric": col, "policy_a": policy_a, "policy_b": policy_b,
             "window": vals.attrs["window"], "mean": mean, "lo": lo, "hi": hi,
             "n": int(diff.size), "p_value": p, "level": level,
@@ -203,7 +248,8 @@ def headline_table(daily: pd.DataFrame, metrics: Sequence[str] | None = None,
     rows = []
     for col in _metrics_present(daily, _default_metrics(daily, metrics)):
         vals = seed_values(daily, col, window)
-        s = _summarise(vals.groupby("policy")["value"], level)
+        lower, upper = metric_range(vals, "value", col)
+        s = _summarise(vals.groupby("policy")["value"], level, lower, upper)
         s.insert(1, "metric", col)
         s["first_day"], s["last_day"] = vals.attrs["window"]
         rows.append(s)
