@@ -30,6 +30,7 @@ from recsim_llm.analysis import stats as S
 DEFAULT_METRICS = (
     "retention", "ctr", "topic_entropy", "homogenization", "coverage", "exposure_gini",
     "mean_satisfaction", "intra_list_diversity", S.MINORITY_EXPOSURE,
+    "cumulative_clicks_per_initial_user",
 )
 """Panels of :func:`plot_dashboard`; the last is the minority provider group's exposure share."""
 
@@ -37,6 +38,10 @@ GROUP_GAP_METRICS = ("retention", "ctr", "mean_satisfaction")
 """Panels of the group-gap figures of :func:`run_figures`."""
 
 _BAND_ALPHA = 0.18
+
+BAND_METHOD = ("t on the logit scale for shares, on the log scale for non-negative amounts "
+               "(bootstrap where a seed is on a bound), plain t otherwise")
+"""How the bands are computed (:func:`~recsim_llm.analysis.stats.curve_with_ci`), for captions."""
 
 
 # --------------------------------------------------------------------------- run folders
@@ -201,6 +206,37 @@ def _draw_curves(ax: Axes, curve: pd.DataFrame, policies: Sequence[str],
     return banded
 
 
+def _limit_axis(ax: Axes, curve: pd.DataFrame, metric: str) -> None:
+    """Keep the y-axis to the quantity's range, and let the curves, not the widest band, set it.
+
+    A band may extend beyond the view (it is clipped at the edge); the means are always inside.
+    """
+    info = S.metric_info(metric)
+    mean = curve["mean"].to_numpy(np.float64)
+    mean = mean[np.isfinite(mean)]
+    if mean.size == 0:
+        return
+    lo_b = curve["lo"].to_numpy(np.float64)
+    hi_b = curve["hi"].to_numpy(np.float64)
+    m_lo, m_hi = float(mean.min()), float(mean.max())
+    span = m_hi - m_lo
+    if span <= 0:
+        span = max(abs(m_hi), 1e-3) * 0.1
+    # Bands count up to one span beyond the curves; wider bands are cut at the edge.
+    b_lo = np.nanmin(lo_b) if np.isfinite(lo_b).any() else m_lo
+    b_hi = np.nanmax(hi_b) if np.isfinite(hi_b).any() else m_hi
+    y0 = max(min(b_lo, m_lo), m_lo - span)
+    y1 = min(max(b_hi, m_hi), m_hi + span)
+    pad = 0.04 * (y1 - y0 or span)
+    y0, y1 = y0 - pad, y1 + pad
+    if info.lower is not None:
+        y0 = max(y0, info.lower)
+    if info.upper is not None:
+        y1 = min(y1, info.upper)
+    if y1 > y0:
+        ax.set_ylim(y0, y1)
+
+
 def _shade_training(ax: Axes, daily: pd.DataFrame) -> None:
     """Grey out the training phase (``phase == "train"`` rows), if the run had one."""
     if "phase" not in daily.columns:
@@ -224,7 +260,8 @@ def _n_seeds(df: pd.DataFrame) -> int:
 
 def plot_metric(daily: pd.DataFrame, metric: str, ax: Axes | None = None, level: float = 0.95,
                 policies: Sequence[str] | None = None, legend: bool = True) -> Figure:
-    """Daily mean of ``metric`` across seeds, one line per policy, with a t-CI band.
+    """Daily mean of ``metric`` across seeds, one line per policy, with a CI band that stays
+    in the metric's range (see :data:`BAND_METHOD`); the y-axis keeps to that range.
 
     Args:
         daily: rows per (policy, seed, day).
@@ -248,6 +285,7 @@ def plot_metric(daily: pd.DataFrame, metric: str, ax: Axes | None = None, level:
     _shade_training(ax, daily)
     if not _draw_curves(ax, curve, order, policy_colors(order)):
         _warn_no_band(_n_seeds(daily), col)
+    _limit_axis(ax, curve, col)
     info = S.metric_info(col)
     ax.set_ylabel(_ylabel(info.label, info.unit))
     ax.set_title(info.label, fontsize="medium")
@@ -259,7 +297,8 @@ def plot_metric(daily: pd.DataFrame, metric: str, ax: Axes | None = None, level:
 def _run_title(daily: pd.DataFrame, level: float) -> str:
     scen = ", ".join(str(s) for s in pd.unique(daily["scenario"])) if "scenario" in daily else ""
     n = _n_seeds(daily)
-    band = f"{level:.0%} t-interval across seeds" if n > 1 else "single seed, no interval"
+    band = (f"{level:.0%} intervals across seeds: {BAND_METHOD}" if n > 1
+            else "single seed, no interval")
     return f"{scen + ': ' if scen else ''}mean over {n} seed{'s' if n != 1 else ''} ({band})"
 
 
@@ -290,8 +329,9 @@ def plot_dashboard(daily: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS
     # Resolve every name before drawing anything, so a typo fails fast with the valid list.
     cols: list[str | None] = []
     for m in metrics:
-        if m == S.MINORITY_EXPOSURE and S.minority_exposure_column(daily) is None:
-            cols.append(None)
+        if (m == S.MINORITY_EXPOSURE and S.minority_exposure_column(daily) is None) or (
+                m == "cumulative_clicks_per_initial_user" and m not in daily.columns):
+            cols.append(None)  # one provider group / a run recorded before the column existed
         else:
             cols.append(S.resolve_metric(daily, m))
     sub = daily[daily["policy"].isin(order)]
@@ -304,13 +344,16 @@ def plot_dashboard(daily: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS
         if col is None:
             info = S.metric_info(m)
             ax.set_title(info.label, fontsize="medium")
-            ax.text(0.5, 0.5, "not applicable:\none provider group", ha="center", va="center",
+            why = ("one provider group" if m == S.MINORITY_EXPOSURE
+                   else "not in this daily.csv")
+            ax.text(0.5, 0.5, f"not applicable:\n{why}", ha="center", va="center",
                     transform=ax.transAxes, color="0.4")
             ax.set_axis_off()
             continue
         curve = S.curve_with_ci(sub, col, level=level)
         _shade_training(ax, sub)
         banded |= _draw_curves(ax, curve, order, colors)
+        _limit_axis(ax, curve, col)
         info = S.metric_info(col)
         ax.set_title(info.label, fontsize="medium")
         ax.set_ylabel(_ylabel(info.label, info.unit, 30), fontsize="small")
@@ -401,6 +444,7 @@ def plot_churn_hazard(daily: pd.DataFrame, ax: Axes | None = None, level: float 
     fig, ax = _new_axes(ax)
     if not _draw_curves(ax, curve, order, policy_colors(order)):
         _warn_no_band(_n_seeds(daily), "churn hazard")
+    _limit_axis(ax, curve, "hazard")
     info = S.metric_info("hazard")
     ax.set_title(info.label, fontsize="medium")
     ax.set_ylabel(_ylabel(info.label, info.unit))
@@ -440,6 +484,7 @@ def plot_survival(users: pd.DataFrame, ax: Axes | None = None, level: float = 0.
         ax.fill_between(t, lo, hi, where=ok, step="post", color=colors[p], alpha=_BAND_ALPHA,
                         lw=0)
     ax.set_xlabel("Days since arrival")
+    ax.set_ylim(-0.02, 1.02)  # a share of users: the axis is the range
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3, lw=0.5)
     info = S.metric_info("survival")

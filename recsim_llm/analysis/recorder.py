@@ -64,6 +64,11 @@ class DailyRecorder:
         # Accuracy needs scores over all items per evaluated user: a smaller fixed sample.
         self._accuracy = AccuracyProbe(world, self._pair_a[:accuracy_sample])
         self.group_rows: list[dict[str, Any]] = []
+        # Clicks of the day-0 cohort, churned users included (as zeros): unlike CTR among
+        # survivors it does not flatter a policy that lost its users.
+        self._initial = world.user_arrival() == 0                  # [n] bool
+        self._n_initial = max(int(self._initial.sum()), 1)
+        self._initial_clicks = 0
         self._reset_day()
 
     def _reset_day(self) -> None:
@@ -77,7 +82,7 @@ class DailyRecorder:
         slot[:] = 0
 
     _STATE = ("rows", "group_rows", "_recent", "_ptr", "_expo", "_expo_sum", "_impressions",
-              "_requests", "_clicks", "_ild_sum", "_prev_visited")
+              "_requests", "_clicks", "_ild_sum", "_prev_visited", "_initial_clicks")
 
     def state(self) -> dict[str, Any]:
         """Everything that changes during a run (for checkpoints)."""
@@ -106,6 +111,7 @@ class DailyRecorder:
         self._requests += len(fb.users)
         clicked = fb.clicked
         self._clicks += int(clicked.sum())
+        self._initial_clicks += int(self._initial[fb.users[clicked]].sum())
         self._ild_sum += float(M.intra_list_diversity(fb.slate_mean_emb, self.k).sum())
         # Scatter-add on the served rows only: O(m k) per request, not O(n_users * topics).
         rows = np.broadcast_to(fb.users[:, None], fb.slates.shape)
@@ -142,6 +148,7 @@ class DailyRecorder:
             "retention": float(alive.sum() / max(n_joined, 1)),
             "ctr": self._clicks / self._requests if self._requests else float("nan"),
             "clicks_per_active_user": self._clicks / n_active if n_active else float("nan"),
+            "cumulative_clicks_per_initial_user": self._initial_clicks / self._n_initial,
             "mean_satisfaction": float(day_mean_sat[visited].mean()) if n_active else float("nan"),
             "intra_list_diversity": (self._ild_sum / self._requests if self._requests
                                      else float("nan")),

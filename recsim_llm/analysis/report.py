@@ -190,20 +190,26 @@ def _config_html(manifest: dict[str, Any]) -> str:
 
 
 def render_report(run: P.RunData, level: float = 0.95, window: Any = S.DEFAULT_WINDOW,
-                  reference: str | None = None, dpi: int = 110) -> str:
+                  reference: str | None = None, dpi: int = 110,
+                  early: Any = S.EARLY_WINDOW) -> str:
     """The report of a run as an HTML string (see :func:`write_report`)."""
     policies = run.policies
     ref = reference if reference is not None else policies[0]
     S.policy_order(run.daily, [ref])
     n_seeds = int(run.daily["seed"].nunique())
+    start, end = S.parse_window(window, run.daily["day"])  # a bad window fails before drawing
+    e_start, e_end = S.parse_window(early, run.daily["day"])
     figs = P.run_figures(run, level=level, individual=False)
-    start, end = S.parse_window(window, run.daily["day"])
     head = S.headline_table(run.daily, window=window, level=level, policies=policies)
+    head_early = S.headline_table(run.daily, window=early, level=level, policies=policies)
+    findings = S.key_findings(run.daily, ref, late=window, early=early, level=level,
+                              policies=policies)
     pt = S.paired_table(run.daily, reference=ref, window=window, level=level,
                         policies=policies)
     scen = str(run.manifest.get("config", {}).get("name", "")) or ", ".join(
         str(s) for s in pd.unique(run.daily.get("scenario", pd.Series(["run"]))))
-    band = (f"bands and brackets are {level:.0%} Student-t intervals across the {n_seeds} seeds"
+    band = (f"bands and brackets are {level:.0%} intervals across the {n_seeds} seeds that "
+            f"stay in each metric's range ({P.BAND_METHOD})"
             if n_seeds > 1 else "only 1 seed: no confidence intervals")
 
     parts = [
@@ -214,6 +220,11 @@ def render_report(run: P.RunData, level: float = 0.95, window: Any = S.DEFAULT_W
         f"<h1>{escape(f'recsim-llm report: {scen}')}</h1>",
         f"<p class=note>{escape(f'Run folder {run.path}. Lines are means across seeds; {band}.')}"
         "</p>",
+        "<h2>Key findings</h2>",
+        "<p class=note>Generated from the paired differences below (policy − "
+        f"{escape(ref)}, per seed): only differences whose {level:.0%} interval excludes 0 are "
+        "stated as changes.</p>",
+        "<ul>" + "".join(f"<li>{escape(f)}</li>" for f in findings) + "</ul>",
         "<h2>Run summary</h2>", _summary(run, policies),
         "<h2>Dashboard</h2>",
     ]
@@ -241,10 +252,16 @@ def render_report(run: P.RunData, level: float = 0.95, window: Any = S.DEFAULT_W
         parts.append("<p class=note>No user groups recorded (groups.csv absent or empty).</p>")
 
     parts += [
-        "<h2>Headline metrics</h2>",
-        f"<p class=note>{escape(f'Mean over days {start}–{end} per seed, then mean across seeds ')}"
-        f"{escape(f'[{level:.0%} t-interval].')}</p>",
-        _headline_html(head, policies),
+        "<h2>Headline metrics: first week and last days</h2>",
+        f"<p class=note>{escape('Mean over the window per seed, then mean across seeds ')}"
+        f"{escape(f'[{level:.0%} interval in the metric range: {P.BAND_METHOD}]. ')}"
+        f"{escape('Cumulative clicks per initial user counts the day-0 users, churned ones ')}"
+        f"{escape('included, so it does not flatter a policy that lost its users.')}</p>",
+        "<div style='display:flex;flex-wrap:wrap;gap:1.5em'>",
+        f"<div><h3>{escape(f'Days {e_start}–{e_end}')}</h3>"
+        f"{_headline_html(head_early, policies)}</div>",
+        f"<div><h3>{escape(f'Days {start}–{end}')}</h3>{_headline_html(head, policies)}</div>",
+        "</div>",
         "<h2>Paired differences</h2>",
     ]
     if pt.empty:
@@ -252,7 +269,8 @@ def render_report(run: P.RunData, level: float = 0.95, window: Any = S.DEFAULT_W
     else:
         parts += [
             f"<p class=note>{escape(f'Per-seed difference policy − {ref} over days {start}–{end}')}"
-            f"{escape(f' (common random numbers: paired by seed), mean [{level:.0%} t-interval]')}"
+            f"{escape(f' (common random numbers: paired by seed), mean [{level:.0%} paired ')}"
+            f"{escape('t-interval (scipy.stats.ttest_rel), cut to the range of a difference]')}"
             f"{escape(' and paired t-test p-value. Bold: interval excludes 0; green/red: ')}"
             f"{escape('the desirable/undesirable direction where one exists.')}</p>",
             _paired_html(pt),

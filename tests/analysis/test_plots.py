@@ -100,9 +100,10 @@ def test_single_seed_warns_and_draws_no_band(daily: pd.DataFrame) -> None:
 def test_dashboard_panels(daily: pd.DataFrame) -> None:
     fig = P.plot_dashboard(daily)
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
-    assert len(axes) == len(P.DEFAULT_METRICS) == 9
+    assert len(axes) == len(P.DEFAULT_METRICS) == 10
     titles = [ax.get_title() for ax in axes]
-    assert titles[0] == "Retention" and titles[-1] == "Exposure share: independent"
+    assert titles[0] == "Retention" and titles[-2] == "Exposure share: independent"
+    assert titles[-1] == "Cumulative clicks per initial user"
     for ax in axes:
         assert policy_lines(ax) == POLICIES
     assert [t.get_text() for t in fig.legends[0].get_texts()] == POLICIES
@@ -241,3 +242,21 @@ def test_no_global_pyplot_state(daily: pd.DataFrame) -> None:
     P.plot_dashboard(daily)
     if "matplotlib.pyplot" in sys.modules:  # imported by something else in this process
         assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+
+
+def test_axes_keep_to_the_range_and_curves_set_them() -> None:
+    """Three seeds with a wide spread: a t band would run below 0; the axis stays in [0, 1]
+    and is set by the curves, not by the widest band."""
+    rows = [{"scenario": "s", "policy": p, "seed": s, "day": d, "retention": v}
+            for p, vals in (("wide", (0.02, 0.05, 0.4)), ("tight", (0.80, 0.81, 0.82)))
+            for s, v in enumerate(vals) for d in (1, 2, 3)]
+    fig = P.plot_metric(pd.DataFrame(rows), "retention")
+    y0, y1 = fig.axes[0].get_ylim()
+    assert 0.0 <= y0 and y1 <= 1.0
+    curve = S.curve_with_ci(pd.DataFrame(rows), "retention")
+    assert (curve["lo"] >= 0).all() and (curve["hi"] <= 1).all()
+    assert y0 <= curve["mean"].min() and curve["mean"].max() <= y1
+
+
+def test_captions_state_the_interval_method() -> None:
+    assert "logit" in P.BAND_METHOD and "bootstrap" in P.BAND_METHOD

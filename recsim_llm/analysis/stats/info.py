@@ -18,13 +18,17 @@ MINORITY_EXPOSURE = "minority_exposure_share"
 (resolved by :func:`minority_exposure_column`)."""
 
 HEADLINE_METRICS = (
-    "retention", "ctr", "mean_satisfaction", "topic_entropy", "intra_list_diversity",
+    "retention", "cumulative_clicks_per_initial_user", "ctr", "mean_satisfaction",
+    "topic_entropy", "intra_list_diversity",
     "coverage", "exposure_gini", "homogenization", MINORITY_EXPOSURE, "provider_exposure_gini",
     "ndcg_at_k",
 )
 """Metrics of :func:`headline_table` / :func:`paired_table` by default (those present)."""
 
 DEFAULT_WINDOW = "last 10 days"
+
+EARLY_WINDOW = "first 7 days"
+"""The report's early window, shown next to :data:`DEFAULT_WINDOW`."""
 
 
 @dataclass(frozen=True)

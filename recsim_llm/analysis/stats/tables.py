@@ -14,6 +14,7 @@ from scipy import stats as sps
 
 from recsim_llm.analysis.stats.info import (
     DEFAULT_WINDOW,
+    EARLY_WINDOW,
     HEADLINE_METRICS,
     MINORITY_EXPOSURE,
     metric_info,
@@ -84,38 +85,55 @@ def curve_with_ci(daily: pd.DataFrame, metric: str, by: Sequence[str] = ("policy
     return out
 
 
+WINDOW_FORMS = ("'last N days'", "'first N days'", "'all'", "'last'", "a day number 'D'",
+                "a range 'A-B' (inclusive)")
+"""The window strings :func:`parse_window` accepts (the CLI's ``--window`` help lists them)."""
+
+_RANGE = re.compile(r"\s*(\d+)\s*(?:-|\.\.|:|to)\s*(\d+)\s*")
+_LAST_FIRST = re.compile(r"\s*(last|first)\s+(\d+)\s+days?\s*", re.IGNORECASE)
+
+
 def parse_window(window: Any, days: npt.ArrayLike) -> tuple[int, int]:
     """Turn a window description into an inclusive (first_day, last_day) range.
 
-    Accepted: None / "all" (every day), "last" (the final day), an int (that day),
-    "last N days" or ("last", N) (the final N days, all days if fewer), or (start, end).
+    Accepted: None / "all" (every day), "last" (the final day), an int or a digit string (that
+    day), "last N days" / ("last", N) (the final N days, all days if fewer), "first N days"
+    (the first N), "A-B" (also "A..B", "A:B") or (start, end).
     """
     d = np.asarray(days)
     if d.size == 0:
         raise ValueError("no days to take a window of")
     lo, hi = int(d.min()), int(d.max())
-    if window is None or window == "all":
+    forms = ", ".join(WINDOW_FORMS)
+    if window is None or (isinstance(window, str) and window.strip().lower() == "all"):
         return (lo, hi)
-    if window == "last":
+    if isinstance(window, str) and window.strip().lower() == "last":
         return (hi, hi)
     if isinstance(window, (int, np.integer)) and not isinstance(window, bool):
         start = end = int(window)
     elif isinstance(window, str):
-        m = re.fullmatch(r"\s*last\s+(\d+)\s+days?\s*", window)
-        if not m:
-            raise ValueError(f"window {window!r}: use None, 'all', 'last', 'last N days', "
-                             "a day number or (start, end)")
-        n = int(m.group(1))
-        if n < 1:
-            raise ValueError(f"window {window!r} must cover at least one day")
-        start, end = max(lo, hi - n + 1), hi
+        m = _LAST_FIRST.fullmatch(window)
+        r = _RANGE.fullmatch(window)
+        if m:
+            n = int(m.group(2))
+            if n < 1:
+                raise ValueError(f"window {window!r} must cover at least one day")
+            if m.group(1).lower() == "last":
+                start, end = max(lo, hi - n + 1), hi
+            else:
+                start, end = lo, min(hi, lo + n - 1)
+        elif r:
+            start, end = int(r.group(1)), int(r.group(2))
+        elif window.strip().isdigit():
+            start = end = int(window)
+        else:
+            raise ValueError(f"window {window!r}: use {forms}")
     elif isinstance(window, Sequence) and len(window) == 2:
         if window[0] == "last":
             return parse_window(f"last {int(window[1])} days", d)
         start, end = int(window[0]), int(window[1])
     else:
-        raise ValueError(f"window {window!r}: use None, 'all', 'last', 'last N days', "
-                         "a day number or (start, end)")
+        raise ValueError(f"window {window!r}: use {forms}")
     if start > end:
         raise ValueError(f"window {window!r} starts after it ends")
     if end < lo or start > hi:
@@ -300,3 +318,73 @@ def paired_table(daily: pd.DataFrame, metrics: Sequence[str] | None = None,
     return pd.DataFrame(rows, columns=cols)
 
 
+
+
+FINDING_METRICS = ("retention", "cumulative_clicks_per_initial_user", "ctr", "mean_satisfaction",
+                   "topic_entropy", "homogenization", MINORITY_EXPOSURE)
+"""Metrics the generated key findings speak about (those present)."""
+
+
+def _num(x: float, sign: bool = False) -> str:
+    return "–" if not np.isfinite(x) else (f"{x:+.3g}" if sign else f"{x:.3g}")
+
+
+def key_findings(daily: pd.DataFrame, reference: str | None = None,
+                 late: Any = DEFAULT_WINDOW, early: Any = EARLY_WINDOW, level: float = 0.95,
+                 policies: Sequence[str] | None = None,
+                 metrics: Sequence[str] | None = None) -> list[str]:
+    """A few sentences on what changed, generated from the paired differences (no judgement is
+    written in: every number is a paired difference ``policy - reference`` with its interval).
+
+    One sentence per compared policy: the metrics whose interval over the ``late`` window
+    excludes 0 (largest relative change first), each with its early-window difference, then the
+    metrics whose interval includes 0.
+    """
+    order = policy_order(daily, policies)
+    ref = order[0] if reference is None else reference
+    policy_order(daily, [ref])
+    wanted = [m for m in (metrics or FINDING_METRICS)
+              if m in daily.columns or (m == MINORITY_EXPOSURE
+                                        and minority_exposure_column(daily) is not None)]
+    late_t = paired_table(daily, wanted, ref, late, level, order)
+    early_t = paired_table(daily, wanted, ref, early, level, order)
+    if late_t.empty:
+        return ["Only one policy: nothing to compare."]
+    (l0, l1), (e0, e1) = parse_window(late, daily["day"]), parse_window(early, daily["day"])
+    out = []
+    for p in order:
+        if p == ref:
+            continue
+        lt = late_t[late_t["policy"] == p].set_index("metric")
+        et = early_t[early_t["policy"] == p].set_index("metric")
+        n = int(lt["n_pairs"].max()) if len(lt) else 0
+        clear, unclear = [], []
+        for m, r in lt.iterrows():
+            label = metric_info(str(m)).label.lower()
+            if n < 2 or not np.isfinite(r["lo"]):
+                unclear.append(label)
+                continue
+            if r["lo"] > 0 or r["hi"] < 0:
+                rel = (abs(r["diff"] / r["mean_reference"]) if r["mean_reference"]
+                       else abs(r["diff"]))
+                e = et.loc[m] if m in et.index else None
+                early_txt = ("" if e is None else
+                             f"; days {e0}–{e1}: {_num(e['diff'], True)} "
+                             f"[{_num(e['lo'], True)}, {_num(e['hi'], True)}]")
+                clear.append((rel, f"{label} {_num(r['diff'], True)} [{_num(r['lo'], True)}, "
+                                   f"{_num(r['hi'], True)}] ({_num(r['mean_policy'])} vs "
+                                   f"{_num(r['mean_reference'])}{early_txt})"))
+            else:
+                unclear.append(label)
+        clear.sort(key=lambda c: -c[0])
+        head = (f"{p} against {ref} over days {l0}–{l1} ({n} paired seed{'s' if n != 1 else ''}, "
+                f"{level:.0%} intervals): ")
+        if n < 2:
+            out.append(head + "one seed only, so no interval: no finding is stated.")
+            continue
+        body = ("; ".join(c[1] for c in clear) + "." if clear
+                else "no metric differs clearly (every interval includes 0).")
+        if clear and unclear:
+            body += f" No clear difference in {', '.join(unclear)}."
+        out.append(head + body)
+    return out
