@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -143,3 +144,37 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
                          check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
+
+
+def test_report_has_first_week_table_findings_and_cumulative_clicks(report: Path,
+                                                                      run_dir: Path) -> None:
+    html = report.read_text(encoding="utf-8")
+    daily = pd.read_csv(run_dir / "daily.csv")
+    assert "cumulative_clicks_per_initial_user" in daily.columns
+    # Non-decreasing per (policy, seed): it counts every click of the day-0 users so far.
+    for _, g in daily.groupby(["policy", "seed"]):
+        assert (np.diff(g.sort_values("day")["cumulative_clicks_per_initial_user"]) >= 0).all()
+    last = int(daily["day"].max())
+    assert "Days 1–7" in html and f"Days {last - 9}–{last}" in html
+    assert "Cumulative clicks per initial user" in html
+    assert "<h2>Key findings</h2>" in html
+    assert "greedy against random over days" in html
+    assert html.count("against random over days") == 2  # one sentence per compared policy
+    assert "logit" in html  # the interval method is stated
+
+
+def test_key_findings_are_generated_from_paired_differences() -> None:
+    from recsim_llm.analysis import stats as S
+
+    rows = []
+    for s in range(4):
+        for d in range(1, 11):
+            rows.append({"scenario": "x", "policy": "a", "seed": s, "day": d,
+                         "retention": 0.8 + 0.01 * s, "ctr": 0.3})
+            rows.append({"scenario": "x", "policy": "b", "seed": s, "day": d,
+                         "retention": 0.6 + 0.012 * s, "ctr": 0.3 + 0.001 * (s % 2)})
+    text = S.key_findings(pd.DataFrame(rows), "a", late="last 3 days", early="first 2 days")
+    assert len(text) == 1
+    t = text[0]
+    assert t.startswith("b against a over days 8–10 (4 paired seeds, 95% intervals): retention -0.")
+    assert "days 1–2: -0." in t and "No clear difference in click-through rate" in t
