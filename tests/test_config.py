@@ -132,3 +132,38 @@ def test_override_unknown_keys() -> None:
         override(ScenarioConfig(), **{"choice.temp": 3.0})
     with pytest.raises(ConfigError, match="nosuch"):
         override(ScenarioConfig(), **{"nosuch.x": 1})
+
+
+# ---------------------------------------------------------------- issue 12: limits
+
+
+def test_float_constants_are_bounded_so_float32_stays_finite() -> None:
+    import numpy as np
+
+    from recsim_llm.config import FLOAT_LIMIT, ConfigError, check_float32_limits, override
+
+    for key, value in (("choice.no_click_utility", 1e39), ("choice.temperature", 1e300),
+                       ("dynamics.refund", -1e7)):
+        with pytest.raises(ConfigError, match=key.split(".")[1]):
+            override(ScenarioConfig(), **{key: value})
+    # At the limit every utility term stays finite in float32.
+    cfg = override(ScenarioConfig(), **{"choice.temperature": FLOAT_LIMIT,
+                                        "choice.no_click_utility": FLOAT_LIMIT,
+                                        "choice.beta_fatigue": FLOAT_LIMIT})
+    check_float32_limits(cfg)
+    u = np.float32(cfg.choice.temperature) * np.float32(2.0) + np.float32(FLOAT_LIMIT) * 3
+    assert np.isfinite(u)
+
+
+def test_population_catalog_and_horizon_limits() -> None:
+    from recsim_llm.config import MAX_HORIZON_DAYS, MAX_USERS, ConfigError, override
+
+    with pytest.raises(ConfigError, match="n_users"):
+        override(ScenarioConfig(), **{"population.n_users": 10**12})
+    with pytest.raises(ConfigError, match="new_users_per_day x horizon_days"):
+        override(ScenarioConfig(), **{"population.new_users_per_day": MAX_USERS // 100,
+                                      "horizon_days": 200})
+    with pytest.raises(ConfigError, match="horizon_days"):
+        override(ScenarioConfig(), horizon_days=MAX_HORIZON_DAYS + 1)
+    with pytest.raises(ConfigError, match="new_items_per_day x horizon_days"):
+        override(ScenarioConfig(), **{"catalog.new_items_per_day": 10**6, "horizon_days": 100})
