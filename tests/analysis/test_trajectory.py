@@ -225,3 +225,44 @@ def test_unknown_log_level_lists_the_valid_ones(small_world: World, small_cfg) -
         for level in LOG_LEVELS:
             assert repr(level) in str(err.value)
     assert check_log_level("user-day") == "user-day"
+
+
+def test_counters_are_wide_enough(churny_world: World) -> None:
+    """Per-user daily request counts beyond 32,767 must not wrap (int16 gave -32536 where
+    users.csv said 33000)."""
+    from types import SimpleNamespace
+
+    from recsim_llm.analysis.trajectory import TrajectoryLogger
+
+    n = churny_world.n_users
+    log = TrajectoryLogger(churny_world, "user-day")
+    req = np.zeros(n, np.int64)
+    req[0] = 33_000
+    state = SimpleNamespace(visited_today=req > 0, day_requests=req, day_clicks=req // 2,
+                            day_sat_sum=np.zeros(n), churned=np.zeros(n, bool))
+    log.on_day_end(SimpleNamespace(state=state), 0)  # type: ignore[arg-type]
+    arr = log.arrays()
+    assert arr["requests"].dtype == np.int32 and arr["requests"][0, 0] == 33_000
+    assert arr["clicks"][0, 0] == 16_500
+
+
+def test_saved_trajectory_is_deterministic_and_verified(runs: dict[str, RunResult],
+                                                        tmp_path: Path) -> None:
+    import json
+
+    from recsim_llm.analysis.trajectory import verify_trajectory
+
+    res = runs["request"]
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    save_trajectory(a, res.trajectory, {"policy": "x", "seed": 0})
+    save_trajectory(b, res.trajectory, {"policy": "x", "seed": 0})
+    assert a.read_bytes() == b.read_bytes()  # fixed zip timestamps
+    meta = verify_trajectory(a)
+    assert len(meta["sha256"]) == 64 and "code_version" in meta
+    raw = bytearray(a.read_bytes())
+    raw[-200] ^= 0xFF
+    a.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"a\.npz is damaged"):
+        load_trajectory(a)
+    json.loads(a.with_suffix(".json").read_text())  # the manifest itself is intact
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
