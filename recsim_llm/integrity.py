@@ -92,7 +92,10 @@ def write_atomic(path: Path, writer: Callable[[Path], None], *, fsync: bool = Tr
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """:func:`write_atomic` of raw bytes."""
-    write_atomic(path, lambda p: p.write_bytes(data))
+    def write(p: Path) -> None:
+        p.write_bytes(data)
+
+    write_atomic(path, write)
 
 
 def _remove(path: Path) -> None:
@@ -109,7 +112,7 @@ def remove_stale_temps(folder: Path) -> list[Path]:
 
     Call only while holding the folder's lock: then no live writer owns them.
     """
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     for p in folder.rglob(f".*{TEMP_MARK}*"):

@@ -9,6 +9,7 @@ users and the same noise (common random numbers). No global ``np.random`` state 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
 
@@ -63,10 +64,10 @@ class RngStreams:
     def child(self, name: str) -> RngStreams:
         return RngStreams(self.seed, prefix=f"{self.prefix}{name}/")
 
-    def state(self) -> dict[str, dict]:
+    def state(self) -> dict[str, dict[str, Any]]:
         """Bit-generator states of the streams used so far (for checkpoints)."""
-        return {k: g.bit_generator.state for k, g in self._gens.items()}
+        return {k: dict(g.bit_generator.state) for k, g in self._gens.items()}
 
-    def set_state(self, state: dict[str, dict]) -> None:
+    def set_state(self, state: dict[str, dict[str, Any]]) -> None:
         for k, s in state.items():
             self[k].bit_generator.state = s

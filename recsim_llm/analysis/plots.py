@@ -125,7 +125,8 @@ def read_run(run_dir: str | Path, strict: bool = True) -> RunData:
             raise ValueError(msg)
         warnings.warn(msg, stacklevel=2)
 
-    cfg = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    cfg: dict[str, Any] = (manifest["config"] if isinstance(manifest.get("config"), dict)
+                           else {})
     horizon = cfg.get("horizon_days") if isinstance(cfg.get("horizon_days"), int) else None
     issues = S.completeness_issues(daily, manifest.get("policies"), manifest.get("seeds"),
                                    horizon)
@@ -406,7 +407,7 @@ def plot_group_gaps(groups: pd.DataFrame, key: str, metric: str | Sequence[str],
         fig = Figure(figsize=(4.6 * len(metrics), 3.6), layout="constrained")
         axes = list(fig.subplots(1, len(metrics), squeeze=False).ravel())
     else:
-        fig, axes = ax.get_figure(root=True), [ax]
+        fig, axes = ax.get_figure(root=True), [ax]  # type: ignore[assignment]
     banded = False
     for a, gap in zip(axes, gaps, strict=True):
         curve = S.curve_with_ci(gap, "gap", level=level)

@@ -134,8 +134,8 @@ def completeness_issues(daily: pd.DataFrame, policies: Sequence[str] | None = No
             issues.append(f"policy {p!r} lacks seeds {lacking}")
     short = n_days[n_days < last]
     for (p, s), _ in short.items():
-        days = set(runs.get_group((p, s)).astype(int))
-        gone = [d for d in range(1, last + 1) if d not in days]
+        present = set(runs.get_group((p, s)).astype(int))
+        gone = [d for d in range(1, last + 1) if d not in present]
         shown = gone if len(gone) <= 10 else [*gone[:10], "..."]
         issues.append(f"policy {p!r} seed {int(s)} lacks days {shown} (of 1..{last})")
     return issues
