@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -97,6 +98,10 @@ class Table:
                              f"{int(self.lines[first])} and line {int(self.lines[second])}")
 
 
+_Quoting = Literal[0, 1, 2, 3]
+"""a csv quoting constant (typeshed types them as these literals)"""
+
+
 def decode_file(path: Path, encoding: str = "utf-8") -> str:
     """The whole file as text; undecodable bytes are reported with their line number.
 
@@ -121,7 +126,8 @@ def decode_file(path: Path, encoding: str = "utf-8") -> str:
     return text.removeprefix("\ufeff")
 
 
-def _record_lines(text: str, n_records: int, *, sep: str, quoting: int) -> npt.NDArray[np.int64]:
+def _record_lines(text: str, n_records: int, *, sep: str, quoting: _Quoting
+                  ) -> npt.NDArray[np.int64]:
     """[n_records] 1-based line on which each csv record starts."""
     n_physical = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     if n_physical == n_records:
@@ -137,7 +143,7 @@ def _record_lines(text: str, n_records: int, *, sep: str, quoting: int) -> npt.N
     return starts
 
 
-def _csv_error(text: str, path: Path, *, sep: str, quoting: int) -> str:
+def _csv_error(text: str, path: Path, *, sep: str, quoting: _Quoting) -> str:
     """Message for broken quoting, naming the line where the bad record starts."""
     # replay record by record (error path only) to know where the failing record began
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting,
@@ -183,7 +189,7 @@ def read_delimited(path: str | Path, *, sep: str, names: Sequence[str] | None = 
     """
     path = Path(path)
     text = decode_file(path, encoding)
-    quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
+    quoting: _Quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting,
                         strict=quote)
     try:

@@ -131,9 +131,9 @@ class HashingEncoder:
         # Rows with no tokens, or whose signed features cancelled exactly, get the fixed vector.
         empty = norms <= 1e-12
         out[~empty] /= norms[~empty, None]
-        out = out.astype(np.float32)
-        out[empty] = self._empty
-        return out
+        result = out.astype(np.float32)
+        result[empty] = self._empty
+        return result
 
     def __repr__(self) -> str:
         return f"HashingEncoder(dim={self._dim}, seed={self._seed})"
