@@ -64,8 +64,9 @@ def main() -> None:
           f"(final log {log_size / 1e6:.1f} MB + fixed {fixed_size / 1e6:.2f} MB)")
     q = max(1, len(rows) // 5)
     for part in (slice(0, q), slice(len(rows) - q, len(rows))):
-        print(f"  days {days[part][0]:>4}-{days[part][-1]:>4}: mean {nbytes[part].mean() / 1e3:8.1f}"
-              f" kB, {secs[part].mean() * 1e3:6.1f} ms per checkpoint")
+        kb, ms = nbytes[part].mean() / 1e3, secs[part].mean() * 1e3
+        print(f"  days {days[part][0]:>4}-{days[part][-1]:>4}: mean {kb:8.1f} kB, {ms:6.1f} ms "
+              "per checkpoint")
     slope = np.polyfit(days, secs * 1e3, 1)[0]
     print(f"fit: {slope * 100:+.2f} ms per checkpoint per 100 days reached")
 

@@ -121,7 +121,7 @@ def test_damaged_trajectory_recomputes_its_unit(small_cfg: ScenarioConfig,
     npz.write_bytes(bytes(raw))
     from recsim_llm.analysis.trajectory import load_trajectory
 
-    with pytest.raises(ValueError, match="random__seed0.npz is damaged"):
+    with pytest.raises(ValueError, match=r"random__seed0\.npz is damaged"):
         load_trajectory(npz)
     with pytest.warns(DamagedPartWarning, match="npz is damaged"):
         simulate(small_cfg, ["random"], [0], out=out, log_level="user-day")
