@@ -348,8 +348,8 @@ def plot(
     try:
         paths = plot_run(run_dir, out, formats=tuple(fmt or ("png", "pdf")), level=level,
                          dpi=dpi, individual=individual)
-    except (FileNotFoundError, ValueError) as err:
-        _fail(str(err))
+    except (OSError, ValueError) as err:
+        _fail(_one_line(err))
     for p in paths:
         typer.echo(str(p))
 
@@ -371,8 +371,8 @@ def report(
 
     try:
         path = write_report(run_dir, out, level=level, window=window, reference=reference)
-    except (FileNotFoundError, ValueError) as err:
-        _fail(str(err))
+    except (OSError, ValueError) as err:
+        _fail(_one_line(err))
     typer.echo(str(path))
 
 

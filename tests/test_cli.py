@@ -316,3 +316,16 @@ def test_policy_eta_uses_each_policy_speed() -> None:
         eta.tick("slow")
     assert eta.per_policy() == {"fast": 5.0, "slow": 15.0}
     assert eta.seconds() == 20.0  # not 10 days x the mean 2 s
+
+
+def test_report_and_plot_io_errors_are_one_line(cli: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    res = cli.invoke(app, [*SHORT, "--policy", "random", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    _one_line_error(cli.invoke(app, ["report", str(out), "--out", str(blocker / "r.html")]),
+                    "cannot create", "not a directory")
+    _one_line_error(cli.invoke(app, ["plot", str(out), "--out", str(blocker / "figs")]),
+                    "cannot create", "not a directory")
+    assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]

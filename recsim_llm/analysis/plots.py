@@ -570,13 +570,20 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None,
                          f"supported: {sorted(supported)}")
     run = read_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.path / "figures"
-    out.mkdir(parents=True, exist_ok=True)
+    from recsim_llm.integrity import RunIOError, describe_os_error, write_atomic
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunIOError(f"cannot create {out}: {describe_os_error(err)}") from err
     written = []
     for stem, fig in run_figures(run, level=level, individual=individual).items():
         for f in fmts:
             p = out / f"{stem}.{f}"
-            # No "Software" stamp: output bytes then depend on the data only.
-            fig.savefig(p, format=f, dpi=dpi,
-                        metadata={"Software": None} if f == "png" else None)
+            # No "Software" stamp: output bytes then depend on the data only. Written via a
+            # unique temporary name, so a failed write leaves neither half a file nor a temp.
+            write_atomic(p, lambda tmp, fig=fig, f=f: fig.savefig(
+                tmp, format=f, dpi=dpi, metadata={"Software": None} if f == "png" else None),
+                fsync=False)
             written.append(p)
     return written

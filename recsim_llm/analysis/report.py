@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 from collections.abc import Iterable, Sequence
 from html import escape
 from pathlib import Path
@@ -303,9 +302,12 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, level: f
     run = P.read_run(run_dir)
     html = render_report(run, level=level, window=window, reference=reference)
     path = Path(out) if out is not None else run.path / "report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write-then-rename: a reader never sees half a report.
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
+    from recsim_llm.integrity import RunIOError, describe_os_error, write_bytes_atomic
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunIOError(f"cannot create {path.parent}: {describe_os_error(err)}") from err
+    # Write-then-rename via a unique temporary name: a reader never sees half a report.
+    write_bytes_atomic(path, html.encode("utf-8"))
     return path
