@@ -188,7 +188,7 @@ def simulate(
     total = len(policies) * len(seed_list) * cfg.horizon_days
 
     if train_days < 0:
-        _fail(f"--train-days must be >= 0, got {train_days}")
+        _fail(f"--train-days: train_days must be >= 0, got {train_days}")
     if train_days > cfg.horizon_days:
         _fail(f"--train-days ({train_days}) must not exceed the horizon ({cfg.horizon_days} days)")
     if checkpoint_every < 1:

@@ -348,30 +348,22 @@ def check_size_limits(cfg: ScenarioConfig) -> None:
            cfg.catalog.n_items)
 
 
-HOOK_BOUND = 1e3
-"""a bound on the relative hook susceptibility g_u in the float32 check (Gamma with mean 1)"""
-
-
 def check_float32_limits(cfg: ScenarioConfig) -> None:
     """Raise if the largest utility the choice model can form overflows float32.
 
-    The utility of a slot is at most ``temperature * (1 + lam_dislike + beta_fatigue) +
-    h_u + position_bias * log2(1 + k)`` in magnitude (cosines are in [-1, 1], appeal in
-    [0, 1], the hook ``h_u = w_appeal * g_u`` with g_u of mean 1: bounded here by
-    ``HOOK_BOUND * w_appeal``, far in the tail of any ``hook_cv`` the sampler uses); the softmax
-    and the logistic cascade subtract ``no_click_utility``.
+    A slot's utility is a sum of the choice constants, each times a factor of magnitude at most
+    a few (cosines in [-1, 1], item scores in [0, 1], ``log2(1 + k)`` for the position), minus
+    the no-click utility: the sum of all their magnitudes times ``log2(2 + k)`` bounds it.
     """
     c = cfg.choice
-    terms = np.array([c.temperature * (1.0 + c.lam_dislike), HOOK_BOUND * c.w_appeal,
-                      c.temperature * c.beta_fatigue,
-                      c.position_bias * math.log2(1 + cfg.slate_size), c.no_click_utility],
-                     dtype=np.float64)
+    floats = {f.name: float(getattr(c, f.name)) for f in fields(c)
+              if isinstance(getattr(c, f.name), float)}
     with np.errstate(over="ignore"):
-        worst = np.float32(np.abs(terms).astype(np.float32).sum()) * np.float32(2.0)
+        worst = (np.abs(np.array(list(floats.values()), np.float64)).astype(np.float32).sum()
+                 * np.float32(4.0 * math.log2(2 + cfg.slate_size)))
     if not np.isfinite(worst):
-        raise ConfigError(f"choice constants {dataclasses.asdict(c)} overflow float32 utilities; "
-                          f"keep |temperature|, |no_click_utility| etc. <= {FLOAT_LIMIT:g}")
-
+        raise ConfigError(f"choice constants {floats} overflow float32 utilities; keep each "
+                          f"within +-{FLOAT_LIMIT:g}")
 
 _SECTIONS = {"catalog": CatalogConfig, "population": PopulationConfig,
              "choice": ChoiceConfig, "dynamics": DynamicsConfig}
