@@ -582,8 +582,10 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None,
             p = out / f"{stem}.{f}"
             # No "Software" stamp: output bytes then depend on the data only. Written via a
             # unique temporary name, so a failed write leaves neither half a file nor a temp.
-            write_atomic(p, lambda tmp, fig=fig, f=f: fig.savefig(
-                tmp, format=f, dpi=dpi, metadata={"Software": None} if f == "png" else None),
-                fsync=False)
+            def save(tmp: Path, fig: Figure = fig, f: str = f) -> None:
+                fig.savefig(tmp, format=f, dpi=dpi,
+                            metadata={"Software": None} if f == "png" else None)
+
+            write_atomic(p, save, fsync=False)
             written.append(p)
     return written
