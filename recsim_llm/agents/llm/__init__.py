@@ -1,0 +1,13 @@
+"""LLM ranker: a two-tower transformer recommender fine-tuned on the simulator's own logs.
+
+Modules: :mod:`.config` (settings), :mod:`.model` (towers and score), :mod:`.training`
+(interaction log, samples, fit loop), :mod:`.serving` (caches, batched scoring, MMR),
+:mod:`.checkpoint` (folders with weights, tokenizer, config), :mod:`.policy` (the policy and its
+specs ``llm``, ``llm:R``, ``llm:0``). Importing this package imports torch; the policy registry
+imports it lazily, only when an ``llm`` spec is built.
+"""
+
+from recsim_llm.agents.llm.config import LLMRankerConfig
+from recsim_llm.agents.llm.policy import LLMRankerPolicy, make_llm_policy
+
+__all__ = ["LLMRankerConfig", "LLMRankerPolicy", "make_llm_policy"]
