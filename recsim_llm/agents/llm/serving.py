@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -120,7 +121,12 @@ def serving_encoder(model: TwoTowerRanker, quantize_int8: bool, device: torch.de
     enc = copy.deepcopy(model.encoder)
     if hasattr(enc, "merge_and_unload"):  # LoRA: fold the adapters into the base weights
         enc = enc.merge_and_unload()
-    return torch.ao.quantization.quantize_dynamic(enc.eval(), {torch.nn.Linear}, dtype=torch.qint8)
+    # torch marks eager dynamic quantisation deprecated (in favour of torchao, not installed
+    # here) but still ships it; silence the notice, not errors.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
+        return torch.ao.quantization.quantize_dynamic(enc.eval(), {torch.nn.Linear},
+                                                      dtype=torch.qint8)
 
 
 def mmr_rerank(rel: np.ndarray, cand: IntArray, emb: FloatArray, k: int, alpha: float,
