@@ -129,20 +129,57 @@ class AttentionUserTower(nn.Module):
         self.type_gate = nn.Parameter(torch.tensor([0.0, 1.0, 0.0]))  # pad, click, skip
         self.empty_value = nn.Parameter(torch.zeros(d))
 
-    def forward(self, hist_emb: torch.Tensor, hist_type: torch.Tensor) -> torch.Tensor:
-        b, h, d = hist_emb.shape
-        hist_type = hist_type.long()
-        keys = self.key(hist_emb) + self.type_key(hist_type) + self.pos_key.weight[:h]
-        logits = (keys @ self.query) / math.sqrt(d)                              # [b, H]
+    def item_terms(self, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-item parts of keys and values: [..., d] -> attention logit [...], value [..., d].
+
+        The key and value maps are linear in the item embedding, so serving computes them once
+        per item (after each refresh) instead of once per history slot of every user.
+        """
+        return (self.key(e) @ self.query) / math.sqrt(e.shape[-1]), self.value(e)
+
+    def weights(self, item_logit: torch.Tensor, hist_type: torch.Tensor) -> torch.Tensor:
+        """Attention weights [b, 1+H] (column 0: the empty token) from per-slot item logits."""
+        b, h = item_logit.shape
+        d = self.query.shape[0]
+        scale = math.sqrt(d)
+        logits = (item_logit + (self.type_key.weight @ self.query)[hist_type] / scale
+                  + (self.pos_key.weight[:h] @ self.query) / scale)                # [b, H]
         logits = logits.masked_fill(hist_type == PAD, float("-inf"))
         logits = torch.cat([logits.new_zeros(b, 1), logits], dim=1)              # [b, 1+H]
-        w = torch.softmax(logits, dim=1)
-        vals = (self.value(hist_emb) * self.type_gate[hist_type].unsqueeze(-1)
-                + self.type_value(hist_type))
-        vals = torch.cat([self.empty_value.expand(b, 1, d), vals], dim=1)        # [b, 1+H, d]
+        return torch.softmax(logits, dim=1)
+
+    def _finish(self, w: torch.Tensor, items_part: torch.Tensor, hist_type: torch.Tensor
+                ) -> torch.Tensor:
+        # type values: only 3 rows, so sum the weights per type first ([b, 3] @ [3, d])
+        per_type = torch.zeros(w.shape[0], 3, dtype=w.dtype, device=w.device).scatter_add_(
+            1, hist_type, w[:, 1:])
+        pooled = w[:, 0:1] * self.empty_value + items_part + per_type @ self.type_value.weight
         # Unit norm (zero stays zero): the score's scale is then one learned number, not the
         # share of clicks in the history (skips would otherwise shrink every vector).
-        return F.normalize((w.unsqueeze(-1) * vals).sum(1), dim=-1)
+        return F.normalize(pooled, dim=-1)
+
+    def pool(self, item_logit: torch.Tensor, item_value: torch.Tensor, hist_type: torch.Tensor
+             ) -> torch.Tensor:
+        """Pool the history from per-slot terms: [b, H], [b, H, d], types [b, H] -> [b, d]."""
+        hist_type = hist_type.long()
+        w = self.weights(item_logit, hist_type)
+        g = w[:, 1:] * self.type_gate[hist_type]                                  # [b, H]
+        return self._finish(w, torch.bmm(g.unsqueeze(1), item_value).squeeze(1), hist_type)
+
+    def pool_indexed(self, logit_table: torch.Tensor, value_table: torch.Tensor,
+                     hist_items: torch.Tensor, hist_type: torch.Tensor) -> torch.Tensor:
+        """:meth:`pool` from per-item tables [n], [n, d] and history ids [b, H] (ids of
+        padding slots may be any valid id): ``embedding_bag`` sums the weighted values without
+        materialising the [b, H, d] gather (the serving path)."""
+        hist_type = hist_type.long()
+        w = self.weights(logit_table[hist_items], hist_type)
+        g = w[:, 1:] * self.type_gate[hist_type]
+        items_part = F.embedding_bag(hist_items, value_table, mode="sum",
+                                     per_sample_weights=g)
+        return self._finish(w, items_part, hist_type)
+
+    def forward(self, hist_emb: torch.Tensor, hist_type: torch.Tensor) -> torch.Tensor:
+        return self.pool(*self.item_terms(hist_emb), hist_type)
 
 
 class TwoTowerRanker(nn.Module):
@@ -188,9 +225,11 @@ class TwoTowerRanker(nn.Module):
     # ---------------------------------------------------------------- towers
     def encode_base(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
                     ) -> torch.Tensor:
-        """Pooled encoder states of token batches: [b, t] -> [b, hidden] (not normalised)."""
+        """Sentence embeddings of token batches: [b, t] -> [b, hidden], mean pooled and
+        L2-normalised (exactly the bundled encoder's recipe, so a frozen encoder's vectors can
+        come from the project's embedding cache)."""
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        return mean_pool(out.last_hidden_state, attention_mask)
+        return F.normalize(mean_pool(out.last_hidden_state, attention_mask), dim=-1)
 
     def item_head(self, base: torch.Tensor) -> torch.Tensor:
         """Item embeddings from pooled states: [b, hidden] -> [b, d], unit norm."""

@@ -27,12 +27,14 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from recsim_llm.agents.base import topk_excluding
 from recsim_llm.agents.llm.config import LLMRankerConfig
 from recsim_llm.agents.llm.model import CLICK, SKIP, TwoTowerRanker
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
+
+USER_CHUNK = 4096
+"""users per pass of the attention user tower at serving (bounds temporaries)"""
 
 
 def item_texts(texts: Sequence[str], titles: Sequence[str]) -> list[str]:
@@ -92,7 +94,7 @@ class Tokens:
 def encode_texts(model: TwoTowerRanker, encoder: torch.nn.Module, tokenizer: Any,
                  texts: list[str], max_length: int, batch: int, device: torch.device
                  ) -> torch.Tensor:
-    """Pooled encoder states of texts, [n, hidden], no gradient (longest-first batches)."""
+    """Sentence embeddings of texts, [n, hidden] (mean pooled, unit norm), no gradient."""
     from recsim_llm.agents.llm.model import mean_pool
 
     n = len(texts)
@@ -107,7 +109,8 @@ def encode_texts(model: TwoTowerRanker, encoder: torch.nn.Module, tokenizer: Any
             enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                             max_length=max_length, return_tensors="pt").to(device)
             h = encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
-            out[idx] = mean_pool(h.last_hidden_state, enc["attention_mask"]).float()
+            out[idx] = torch.nn.functional.normalize(
+                mean_pool(h.last_hidden_state, enc["attention_mask"]).float(), dim=-1)
     return out
 
 
@@ -182,6 +185,11 @@ class ServingCache:
         self.dirty = np.ones(n_users, bool)
         """users whose cached vector is stale"""
         self._enc: torch.nn.Module | None = None
+        self._cached_encoder: Any = None
+        self.item_logit = torch.zeros(0, device=device)
+        """[n_encoded] per-item attention logit of the user tower"""
+        self.item_value = torch.zeros((0, model.dim), device=device)
+        """[n_encoded, d] per-item attention value of the user tower"""
         self.encode_s = 0.0
         """wall seconds spent in encoder passes of serving (items and histories)"""
 
@@ -203,13 +211,42 @@ class ServingCache:
         new = item_texts(texts[lo:n_available], titles[lo:n_available])
         self.tokens.extend(new)
         t0 = time.perf_counter()
-        base = encode_texts(self.model, self.encoder(), self.tokenizer, new, self.cfg.max_length,
-                            self.cfg.encode_batch, self.device)
+        if self._frozen_pretrained():
+            base = torch.as_tensor(self._text_encoder().encode(new), device=self.device)
+        else:
+            base = encode_texts(self.model, self.encoder(), self.tokenizer, new,
+                                self.cfg.max_length, self.cfg.encode_batch, self.device)
         self.encode_s += time.perf_counter() - t0
         self.base = torch.cat([self.base, base])
         e, b = self._heads(base)
         self.E = np.concatenate([self.E, e])
         self.bias = np.concatenate([self.bias, b])
+        self._item_terms()
+
+    def _frozen_pretrained(self) -> bool:
+        """A frozen pretrained float32 encoder: its item vectors are the text encoder's own,
+        served from the project's verified embedding cache (``recsim_llm.text.cache``)."""
+        c = self.model.cfg
+        return c.finetune in ("head", "none") and c.tiny is None and not c.quantize_int8
+
+    def _text_encoder(self) -> Any:
+        if self._cached_encoder is None:
+            from recsim_llm.text.cache import CachedEncoder
+            from recsim_llm.text.transformer import TransformerEncoder
+
+            self._cached_encoder = CachedEncoder(TransformerEncoder(
+                self.model.cfg.model_path, batch_size=self.cfg.encode_batch,
+                max_length=self.cfg.max_length, device=str(self.device)))
+        return self._cached_encoder
+
+    def _item_terms(self) -> None:
+        """Per-item attention logits and values of the user tower (see ``item_terms``)."""
+        att = self.model.user_att
+        if att is None:
+            return
+        with torch.inference_mode():
+            kq, v = att.item_terms(torch.as_tensor(self.E, device=self.device))
+        self.item_logit, self.item_value = kq, v
 
     def _heads(self, base: torch.Tensor) -> tuple[FloatArray, FloatArray]:
         with torch.inference_mode():
@@ -229,6 +266,7 @@ class ServingCache:
             self.encode_s += time.perf_counter() - t0
         if n:
             self.E, self.bias = self._heads(self.base)
+            self._item_terms()
         self.dirty[:] = True
 
     # ------------------------------------------------------------------ users
@@ -240,12 +278,15 @@ class ServingCache:
             return
         hi, ht = hist_items[stale], hist_types[stale]
         t0 = time.perf_counter()
-        if self.model.user_att is not None:
+        att = self.model.user_att
+        if att is not None:
             with torch.inference_mode():
-                e = torch.as_tensor(self.E, device=self.device)[
-                    torch.as_tensor(np.clip(hi, 0, None), device=self.device)]
-                u = self.model.user_from_history(e, torch.as_tensor(ht, device=self.device))
-            self.U[stale] = u.float().cpu().numpy()
+                for lo in range(0, len(stale), USER_CHUNK):  # chunks bound the temporaries
+                    sl = slice(lo, lo + USER_CHUNK)
+                    idx = torch.as_tensor(np.clip(hi[sl], 0, None), device=self.device)
+                    u = att.pool_indexed(self.item_logit, self.item_value, idx,
+                                         torch.as_tensor(ht[sl], device=self.device))
+                    self.U[stale[sl]] = u.float().cpu().numpy()
         else:
             texts = history_texts(hi, ht, titles, with_skips=self.model.cfg.finetune != "none")
             base = encode_texts(self.model, self.encoder(), self.tokenizer, texts,
@@ -267,43 +308,58 @@ class ServingCache:
         """Slates [m, k] of ``users``: scoring, exploration, exclusion, retrieval, MMR.
 
         Args:
-            exclude: [m, h] item ids not to recommend (-1 = none).
+            exclude: [m, h] item ids not to recommend (-1 = none); they are placed only when
+                fewer than k other items are available.
             cold: [m] users to serve at random (no usable history for a zero-shot model).
         """
         a, cfg = n_available, self.cfg
-        s = self.scores(users, a).astype(np.float64)                             # [m, a]
+        m = len(users)
+        s = self.scores(users, a)                                                # [m, a] f32
         if cold is not None and cold.any():
-            s[cold] = rng.random((int(cold.sum()), a))
+            s[cold] = rng.random((int(cold.sum()), a), dtype=np.float32)
+        forced = np.zeros((m, a), bool)
         if epsilon > 0:
-            explore = rng.random(s.shape) < epsilon * k / a
-            s = np.where(explore, np.inf, s)  # random items jump to the top (as mf)
+            # Each item is explored w.p. epsilon * k / a (as mf); drawn sparsely: how many per
+            # user, then which (a repeat within a row only wastes that draw).
+            n_exp = rng.binomial(a, min(1.0, epsilon * k / a), size=m)
+            rows = np.repeat(np.arange(m), n_exp)
+            forced[rows, rng.integers(a, size=len(rows))] = True
         n_cand = min(a, cfg.candidates) if cfg.candidates else a
         n_cand = max(n_cand, min(k, a))
         needs_cand = cfg.mmr_alpha < 1.0 or self.model.mlp is not None or n_cand < a
+        excl_mask = np.zeros((m, a), bool)
+        if exclude is not None and exclude.size:
+            ok = (exclude >= 0) & (exclude < a)
+            excl_mask[np.broadcast_to(np.arange(m)[:, None], exclude.shape)[ok], exclude[ok]] = True
+        # Ranking key: explored items first, excluded ones last, then the score.
+        key = np.where(forced & ~excl_mask, np.inf, np.where(excl_mask, -np.inf, s))
+        top = _topk(key, k if not needs_cand else n_cand)                       # [m, C]
         if not needs_cand:
-            return topk_excluding(s, k, exclude)
-        cand = topk_excluding(s, n_cand, exclude)                                # [m, C]
-        rel = np.take_along_axis(s, cand, axis=1)
-        forced = np.isinf(rel)
+            return top
+        cand = top
+        rel = np.take_along_axis(s, cand, axis=1).astype(np.float64)
+        cforced = np.take_along_axis(forced, cand, axis=1)
+        excluded = np.take_along_axis(excl_mask, cand, axis=1)
         if self.model.mlp is not None:
             with torch.inference_mode():
                 u = torch.as_tensor(self.U[users], device=self.device)
                 e = torch.as_tensor(self.E, device=self.device)[torch.as_tensor(cand)]
                 rel = self.model.score_candidates(u, e).double().cpu().numpy()
-            rel = np.where(forced, np.inf, rel)
-        excluded = None
-        if exclude is not None and exclude.size:
-            excluded = (cand[:, :, None] == exclude[:, None, :]).any(axis=2)    # [m, C]
         if cfg.mmr_alpha >= 1.0:
-            order = np.argsort(-np.where(excluded, -np.inf, rel) if excluded is not None
-                               else -rel, axis=1, kind="stable")[:, :k]
+            key = np.where(cforced & ~excluded, np.inf, np.where(excluded, -np.inf, rel))
+            order = np.argsort(-key, axis=1, kind="stable")[:, :k]
             return np.take_along_axis(cand, order, axis=1)
-        # MMR needs finite relevance: forced (explored) items go to the top of the scale.
-        fin = np.where(np.isfinite(rel), rel, np.nan)
-        fin = np.nan_to_num(fin, nan=0.0)
         # Relevance rescaled to [0, 1] per user, so alpha trades it against cosine similarity
-        # on the same scale whatever the logit scale learned (alpha means what it means in mmr).
-        lo = fin.min(axis=1, keepdims=True)
-        span = np.maximum(np.where(forced, lo, fin).max(axis=1, keepdims=True) - lo, 1e-12)
-        rel = np.where(forced, 1.0, (fin - lo) / span)
+        # on the same scale whatever the logit scale learned (alpha means what it means in
+        # mmr); explored items enter at the top of that scale.
+        lo = rel.min(axis=1, keepdims=True)
+        span = np.maximum(rel.max(axis=1, keepdims=True) - lo, 1e-12)
+        rel = np.where(cforced, 1.0, (rel - lo) / span)
         return mmr_rerank(rel, cand, self.E, k, cfg.mmr_alpha, excluded)
+
+
+def _topk(key: np.ndarray, k: int) -> IntArray:
+    """Columns of the k largest keys per row, best first ([m, a] -> [m, k]; torch.topk, which
+    is several times faster than numpy's argpartition + sort on one thread)."""
+    t = torch.from_numpy(np.ascontiguousarray(key, dtype=np.float32))
+    return torch.topk(t, k, dim=1, sorted=True).indices.numpy().astype(np.int64)

@@ -21,7 +21,7 @@ def test_specs() -> None:
                                                                "epsilon": 0.2})
     assert parse_llm_arg("target=dwell") == (None, {"target": "dwell"})
     p = make_llm_policy(None)
-    assert p.cfg.retrain_every == 7 and p.cfg.finetune == "lora"
+    assert p.cfg.retrain_every == 7 and p.cfg.finetune == "head"
     assert make_llm_policy("3").cfg.retrain_every == 3
     z = make_llm_policy("0")
     assert (z.cfg.finetune, z.cfg.user_tower, z.cfg.retrain_every) == ("none", "text", 0)

@@ -95,3 +95,19 @@ def test_int8_serving_stays_close_to_float(toy, tiny_cfg) -> None:
     assert not np.array_equal(a, b)  # int8 really served
     cos = (a * b).sum(1)
     assert cos.min() > 0.95
+
+
+def test_serving_fast_path_equals_the_tower(toy, tiny_cfg) -> None:
+    """Per-item key/value terms at serving give the same user vectors as the training path."""
+    import torch
+
+    pol = LLMRankerPolicy(tiny_cfg(finetune="full", retrain_every=2))
+    pol.bind(toy.ctx, np.random.default_rng(0))
+    toy.run(pol, days=2, ticks=3)                 # trained once: non-trivial key/value maps
+    users = np.arange(toy.n_users)
+    pol.cache.dirty[:] = True
+    pol.cache.update_users(users, pol.hist_items, pol.hist_types, toy.catalog.titles)
+    with torch.inference_mode():
+        e = torch.as_tensor(pol.cache.E)[torch.as_tensor(np.clip(pol.hist_items, 0, None))]
+        ref = pol.model.user_from_history(e, torch.as_tensor(pol.hist_types)).numpy()
+    assert np.allclose(pol.cache.U, ref, atol=1e-5)
