@@ -9,5 +9,10 @@ imports it lazily, only when an ``llm`` spec is built.
 
 from recsim_llm.agents.llm.config import LLMRankerConfig
 from recsim_llm.agents.llm.policy import LLMRankerPolicy, make_llm_policy
+from recsim_llm.agents.registry import register_policy
+
+register_policy("llm", make_llm_policy,
+                "llm[:R[,key=value...]]  two-tower MiniLM ranker fine-tuned on its own logs, "
+                "retrained every R days (7); llm:0 frozen zero-shot")
 
 __all__ = ["LLMRankerConfig", "LLMRankerPolicy", "make_llm_policy"]

@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from recsim_llm.agents.base import PolicyError
+
 FORMAT = "recsim_llm.llm_ranker/1"
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(PolicyError):
     """The checkpoint holds another model (backbone or architecture) or is not a ranker's."""
 
 

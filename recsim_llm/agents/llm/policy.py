@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from recsim_llm.agents.base import BasePolicy, PolicyError
 from recsim_llm.agents.llm.checkpoint import (
     CheckpointMismatchError,
     load_ranker_checkpoint,
@@ -44,25 +45,23 @@ from recsim_llm.agents.llm.training import FitStats, InteractionLog, draw_sample
 IntArray = npt.NDArray[np.int64]
 
 
-class LLMRankerPolicy:
+class LLMRankerPolicy(BasePolicy):
     """Two-tower transformer ranker in the loop (see the module docstring).
 
     Args:
         cfg: model, training and serving settings.
-        name: the spec it was built from (labels, state dicts).
+        spec: the spec it was built from (``make_policy`` sets it too).
     """
 
-    privileged = False
+    name = "llm"
 
-    def __init__(self, cfg: LLMRankerConfig | None = None, name: str = "llm") -> None:
+    def __init__(self, cfg: LLMRankerConfig | None = None, spec: str = "llm") -> None:
         self.cfg = cfg or LLMRankerConfig()
-        self.name = name
+        self.spec = spec
         self.device = resolve_device(self.cfg.device)  # fails fast on CUDA where there is none
         self.model: Any = None
         self.tokenizer: Any = None
         self.identity: str | None = None
-        self.ctx: Any = None
-        self.rng: np.random.Generator | None = None
         self.cache: ServingCache | None = None
         self.retrains = 0
         self.fit_history: list[dict[str, float]] = []
@@ -72,24 +71,23 @@ class LLMRankerPolicy:
         self.ticks = 0
 
     # ------------------------------------------------------------------ lifecycle
-    @property
     def has_params(self) -> bool:
-        return self.model is not None
+        return self.model is not None and hasattr(self, "hist_items")
+
+    def check_params(self, ctx: Any) -> None:
+        if self.hist_items.shape[0] != ctx.n_users:
+            raise PolicyError(f"{self.spec}: its learned state is for {self.hist_items.shape[0]} "
+                              f"users, this run has {ctx.n_users}")
 
     def bind(self, ctx: Any, rng: np.random.Generator) -> None:
         """Public facts of a run; initialises parameters only when there are none yet."""
-        self.ctx, self.rng = ctx, rng
-        if not self.has_params:
-            self.init_params()
-        elif self.hist_items.shape[0] != ctx.n_users:
-            raise ValueError(f"{self.name}: its learned state is for {self.hist_items.shape[0]} "
-                             f"users, this run has {ctx.n_users}")
+        super().bind(ctx, rng)
         self.cache = None  # rebuilt from this run's catalog on the first act
 
     def init_params(self) -> None:
         """A fresh ranker (deterministic given the bound rng), empty histories and log."""
-        if self.ctx is None or self.rng is None:
-            raise RuntimeError(f"{self.name}: bind(ctx, rng) before init_params()")
+        if not self.bound:
+            raise PolicyError(f"{self.spec}: bind(ctx, rng) before init_params()")
         seed = int(self.rng.integers(2**31 - 1))
         self.model, self.tokenizer, self.identity = build_ranker(self.cfg, seed)
         self.model.to(self.device).eval()
@@ -109,13 +107,10 @@ class LLMRankerPolicy:
         self.cache.ensure_items(n_available, cat.texts, cat.titles)
         return self.cache
 
-    def act(self, view: Any) -> IntArray:
+    def rank(self, view: Any) -> IntArray:
         """Slates [len(view.users), k] of distinct available items."""
         users = np.asarray(view.users, np.int64)
-        k = int(view.slate_size) if hasattr(view, "slate_size") else self.ctx.slate_size
-        if len(users) == 0:
-            return np.zeros((0, k), np.int64)
-        assert self.rng is not None
+        k = int(view.slate_size)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         cache = self._cache(int(view.n_available))
         cache.update_users(users, self.hist_items, self.hist_types, self.ctx.catalog.titles)
@@ -156,7 +151,10 @@ class LLMRankerPolicy:
             self.hist_items[u, 0] = ev_item[add]
             self.hist_types[u, 0] = ev_type[add]
             if self.cache is not None:
-                self.cache.dirty[u] = True
+                # The zero-shot history text holds clicked titles only: a skip leaves it as it
+                # was, so only clicks make it stale (and cost a re-encoding).
+                text_changes = ev_type[add] == CLICK if self.cfg.finetune == "none" else None
+                self.cache.dirty[u if text_changes is None else u[text_changes]] = True
 
     def on_day_end(self, view: Any) -> None:
         """Retrain every ``retrain_every`` days on the last ``window_days`` of logs."""
@@ -168,9 +166,8 @@ class LLMRankerPolicy:
 
     def retrain(self, min_day: int = 0) -> FitStats:
         """One retraining on the logged rows of days >= ``min_day``; refreshes the caches."""
-        assert self.rng is not None
         if self.cfg.finetune == "none":
-            raise ValueError(f"{self.name} is frozen (finetune='none'); it does not train")
+            raise ValueError(f"{self.spec} is frozen (finetune='none'); it does not train")
         self.log.keep_from(min_day)
         samples = draw_samples(self.log, self.cfg, self.rng, min_day)
         cache = self._cache(0)
@@ -230,69 +227,63 @@ class LLMRankerPolicy:
             if fits else float("nan")}
 
     # ------------------------------------------------------------------ state
-    def _arrays(self) -> dict[str, np.ndarray]:
-        out = {"hist_items": self.hist_items.copy(), "hist_types": self.hist_types.copy()}
-        out.update({f"log_{k}": v for k, v in self.log.state().items()})
-        return out
-
-    def _meta(self) -> dict[str, Any]:
-        assert self.rng is not None
-        return {"name": self.name, "config": self.cfg.to_dict(), "identity": self.identity,
-                "retrains": self.retrains, "fit_history": self.fit_history,
-                "rng": self.rng.bit_generator.state}
-
-    def state_dict(self) -> dict[str, Any]:
-        """Weights (torch tensors), histories and log (numpy), counters (plain values)."""
-        if not self.has_params:
-            raise RuntimeError(f"{self.name}: no parameters yet (bind first)")
-        return {"meta": self._meta(),
-                "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-                "arrays": self._arrays()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        meta = state["meta"]
+    def _build(self) -> None:
+        """The model skeleton (weights to be loaded), when parameters arrive before binding."""
         if self.model is None:
             self.model, self.tokenizer, self.identity = build_ranker(self.cfg, 0)
-            self.model.to(self.device)
+            self.model.to(self.device).eval()
+
+    def params(self) -> dict[str, Any]:
+        """Weights (torch tensors), histories and log (numpy), counters (plain values)."""
+        if not self.has_params():
+            raise PolicyError(f"{self.spec}: no parameters yet (bind first)")
+        arrays = {"hist_items": self.hist_items.copy(), "hist_types": self.hist_types.copy()}
+        arrays.update({f"log_{k}": v for k, v in self.log.state().items()})
+        meta = {"spec": self.spec, "config": self.cfg.to_dict(), "identity": self.identity,
+                "retrains": self.retrains, "fit_history": self.fit_history}
+        return {"meta": meta, "arrays": arrays,
+                "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}}
+
+    def load_params(self, params: dict[str, Any]) -> None:
+        """Load :meth:`params`; a state of another backbone or architecture is refused."""
+        missing = {"meta", "arrays", "model"} - set(params)
+        if missing:
+            raise PolicyError(f"llm parameters lack {sorted(missing)}")
+        meta = params["meta"]
+        self._build()
         if meta.get("identity") != self.identity:
             raise CheckpointMismatchError(
                 f"state of model {meta.get('identity')!r} cannot load into {self.identity!r}")
-        self.model.load_state_dict(state["model"])
+        self.model.load_state_dict(params["model"])
         self.model.eval()
-        arrays = state["arrays"]
+        arrays = params["arrays"]
         self.hist_items = np.asarray(arrays["hist_items"], np.int64).copy()
         self.hist_types = np.asarray(arrays["hist_types"], np.int8).copy()
         self.log = InteractionLog()
         self.log.set_state({k[4:]: v for k, v in arrays.items() if k.startswith("log_")})
         self.retrains = int(meta.get("retrains", 0))
         self.fit_history = list(meta.get("fit_history", []))
-        if self.rng is None:
-            self.rng = np.random.default_rng(0)
-        if meta.get("rng") is not None:
-            self.rng.bit_generator.state = meta["rng"]
         self.cache = None
 
-    def save(self, path: str | Path) -> Path:
+    def save_checkpoint(self, path: str | Path) -> Path:
         """A checkpoint folder: weights, tokenizer, config (see :mod:`.checkpoint`)."""
-        st = self.state_dict()
-        return save_ranker_checkpoint(path, meta=st["meta"], model_state=st["model"],
-                                      arrays=st["arrays"], tokenizer=self.tokenizer)
+        p = self.params()
+        return save_ranker_checkpoint(path, meta=p["meta"], model_state=p["model"],
+                                      arrays=p["arrays"], tokenizer=self.tokenizer)
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Load a checkpoint of *this* model; another backbone/architecture is refused."""
-        if self.identity is None:
-            self.model, self.tokenizer, self.identity = build_ranker(self.cfg, 0)
-            self.model.to(self.device)
+        self._build()
         meta, model_state, arrays = load_ranker_checkpoint(path, self.identity)
-        self.load_state_dict({"meta": meta, "model": model_state, "arrays": arrays})
+        self.load_params({"meta": meta, "model": model_state, "arrays": arrays})
 
     @classmethod
-    def load(cls, path: str | Path, **overrides: Any) -> LLMRankerPolicy:
+    def from_checkpoint(cls, path: str | Path, **overrides: Any) -> LLMRankerPolicy:
         """A policy rebuilt from a checkpoint's own config (``overrides``: serving fields such
         as ``device``, ``quantize_int8``, ``epsilon``)."""
         meta = read_meta(path)
         cfg = LLMRankerConfig.from_dict({**meta["config"], **overrides})
-        pol = cls(cfg, name=meta.get("name", "llm"))
+        pol = cls(cfg, spec=meta.get("spec", "llm"))
         pol.load_checkpoint(path)
         return pol
 
@@ -345,4 +336,4 @@ def make_llm_policy(arg: str | None = None) -> LLMRankerPolicy:
         cfg = LLMRankerConfig.from_dict({**base, **kw})
     except (TypeError, ValueError) as err:
         raise ValueError(f"bad policy {spec!r}: {err}") from None
-    return LLMRankerPolicy(cfg, name=spec)
+    return LLMRankerPolicy(cfg, spec=spec)

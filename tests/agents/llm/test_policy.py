@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from recsim_llm.agents.base import PolicyError
 from recsim_llm.agents.llm import LLMRankerConfig, LLMRankerPolicy, make_llm_policy
 from recsim_llm.agents.llm.checkpoint import CheckpointMismatchError
 from recsim_llm.agents.llm.policy import parse_llm_arg
@@ -91,14 +92,16 @@ def test_checkpoint_holds_model_tokenizer_config(toy, tiny_cfg, tmp_path: Path) 
     a = LLMRankerPolicy(tiny_cfg(retrain_every=2, finetune="lora", lora_r=2))
     a.bind(toy.ctx, np.random.default_rng(0))
     toy.run(a, days=2, ticks=2)
-    out = a.save(tmp_path / "ckpt")
+    out = a.save_checkpoint(tmp_path / "ckpt")
     assert {"config.json", "model.pt", "policy.npz", "tokenizer"} <= {p.name for p in
                                                                       out.iterdir()}
-    b = LLMRankerPolicy.load(out)
-    b.bind(toy.ctx, np.random.default_rng(5))
-    b.load_checkpoint(out)  # restores the rng too
-    assert b.cfg == a.cfg and b.retrains == a.retrains
-    assert np.array_equal(a.act(toy.view(2)), b.act(toy.view(2)))
+    b = LLMRankerPolicy.from_checkpoint(out)
+    assert b.cfg == a.cfg and b.retrains == a.retrains and b.spec == a.spec
+    b.bind(toy.ctx, np.random.default_rng(5))  # binding keeps what was loaded
+    users = np.arange(toy.n_users)
+    for p in (a, b):
+        p.act(toy.view(2))
+    assert np.allclose(a.cache.scores(users, toy.n_items), b.cache.scores(users, toy.n_items))
     # A ranker on another backbone refuses it, naming both models.
     other = LLMRankerPolicy(tiny_cfg(retrain_every=2, tiny={"num_hidden_layers": 1}))
     with pytest.raises(CheckpointMismatchError, match="was made by model"):
@@ -107,16 +110,16 @@ def test_checkpoint_holds_model_tokenizer_config(toy, tiny_cfg, tmp_path: Path) 
     (tmp_path / "hf").mkdir()
     (tmp_path / "hf" / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(CheckpointMismatchError, match="not an LLM-ranker checkpoint"):
-        LLMRankerPolicy.load(tmp_path / "hf")
+        LLMRankerPolicy.from_checkpoint(tmp_path / "hf")
     with pytest.raises(CheckpointMismatchError, match=r"no config\.json"):
-        LLMRankerPolicy.load(tmp_path / "missing")
+        LLMRankerPolicy.from_checkpoint(tmp_path / "missing")
 
 
 def test_bind_to_another_population_is_refused(toy, tiny_cfg) -> None:
     pol = LLMRankerPolicy(tiny_cfg())
     pol.bind(toy.ctx, np.random.default_rng(0))
     ctx = type(toy.ctx)(n_users=toy.n_users + 1, slate_size=toy.k, catalog=toy.catalog)
-    with pytest.raises(ValueError, match="users"):
+    with pytest.raises(PolicyError, match="users"):
         pol.bind(ctx, np.random.default_rng(0))
 
 
@@ -136,3 +139,20 @@ def test_real_minilm_zero_shot_matches_history_text(toy) -> None:
     s = pol.act(toy.view(0, users=users))
     assert (toy.item_topic[s] == np.arange(4)[:, None]).mean() >= 0.8
     assert LLMRankerConfig().model_path is None  # the default is the bundled model
+
+
+def test_in_the_loop_with_the_runner(small_world) -> None:
+    """Registered spec through the real runner: serves, logs, retrains every 2 days; a frozen
+    run (train then freeze) stops retraining after the training phase."""
+    from recsim_llm.agents.registry import make_policy
+    from recsim_llm.runner import run_policy
+
+    pol = make_policy("llm:2,tiny={},max_train_samples=256")
+    assert isinstance(pol, LLMRankerPolicy) and pol.spec.startswith("llm:2")
+    res = run_policy(small_world, pol, 0)
+    assert len(res.daily) == small_world.cfg.horizon_days
+    assert pol.retrains == small_world.cfg.horizon_days // 2
+    assert pol.costs()["requests"] == sum(r["requests"] for r in res.daily)
+    frozen = make_policy("llm:1,tiny={},max_train_samples=256")
+    run_policy(small_world, frozen, 0, train_days=2, freeze=True)
+    assert frozen.retrains == 2
