@@ -138,6 +138,10 @@ def bench_int8(cat: Any, n_users: int, k: int = 10) -> dict[str, Any]:
     out: dict[str, Any] = {"n_users": n_users, "n_items": n_items}
     scores, embs = {}, {}
     for q in (False, True):
+        # A fresh embedding cache each: the float model must really encode, as the int8 one.
+        from recsim_llm.text.cache import CACHE_ENV_VAR
+
+        os.environ[CACHE_ENV_VAR] = tempfile.mkdtemp(prefix="bench_llm_int8")
         pol = LLMRankerPolicy(LLMRankerConfig(device="cpu", user_tower="text", finetune="none",
                                               retrain_every=0, epsilon=0.0, quantize_int8=q))
         pol.bind(NS(n_users=n_users, slate_size=k, catalog=cat), np.random.default_rng(0))
@@ -180,6 +184,12 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", type=int, default=None,
                     help="in-session users of the serving section (default 1e3 1e4)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/llm.json"))
+    ap.add_argument("--ticks", type=int, default=30, help="timed ticks per serving config")
+    ap.add_argument("--mmr-max-users", type=int, default=10_000,
+                    help="largest user count of the MMR serving variant")
+    ap.add_argument("--train-samples", type=int, nargs=3, default=[4096, 1024, 512],
+                    metavar=("HEAD", "LORA", "FULL"), help="samples per retraining and mode")
+    ap.add_argument("--int8-users", type=int, default=500)
     ap.add_argument("--warm-cache", action="store_true",
                     help="use the default embedding cache (else a fresh temporary one, so the "
                          "first encoding of the catalog is really measured)")
@@ -197,19 +207,19 @@ def main() -> None:
     cat = catalog(1000)
     if "serving" in args.sections:
         sizes = args.sizes or ([1000] if args.quick else [1000, 10_000])
-        ticks = 5 if args.quick else 30
+        ticks = 5 if args.quick else args.ticks
         result["serving"] = [bench_serving(cat, n, ticks, v) for n in sizes
-                             for v in ("topk", "mmr")]
+                             for v in ("topk", "mmr") if v == "topk" or n <= args.mmr_max_users]
         for r in result["serving"]:
             print("serving", json.dumps(r))
     if "training" in args.sections:
         plan = {"head": 4096, "lora": 256, "full": 128} if args.quick else \
-            {"head": 4096, "lora": 1024, "full": 512}
+            dict(zip(("head", "lora", "full"), args.train_samples, strict=True))
         result["training"] = [bench_training(cat, m, n) for m, n in plan.items()]
         for r in result["training"]:
             print("training", json.dumps(r))
     if "int8" in args.sections:
-        result["int8"] = bench_int8(cat, 100 if args.quick else 500)
+        result["int8"] = bench_int8(cat, 100 if args.quick else args.int8_users)
         print("int8", json.dumps(result["int8"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

@@ -214,10 +214,15 @@ class LLMRankerPolicy(BasePolicy):
         return stats
 
     def costs(self) -> dict[str, float]:
-        """CPU seconds per 1,000 requests served and per retraining (measured in this run)."""
+        """CPU seconds per 1,000 requests served and per retraining (measured in this run).
+
+        Serving time includes the encoder passes made while serving (first encoding of the
+        catalog and of arriving items, history texts of a text tower), reported apart as
+        ``serve_encode_wall_s`` too."""
         fits = self.fit_history
         return {
             "requests": self.requests, "ticks": self.ticks,
+            "serve_encode_wall_s": self.cache.encode_s if self.cache is not None else 0.0,
             "serve_cpu_s_per_1k_requests": 1e3 * self.serve_cpu_s / max(self.requests, 1),
             "serve_wall_s_per_tick": self.serve_wall_s / max(self.ticks, 1),
             "retrains": len(fits),
