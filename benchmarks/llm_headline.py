@@ -98,8 +98,31 @@ def paired(rows: list[dict[str, Any]], ref: str, metric: str) -> dict[str, dict[
     return out
 
 
+def render(path: Path) -> str:
+    """Markdown tables of a results file: per-policy means over seeds, paired diffs vs llm."""
+    data = json.loads(path.read_text())
+    df = pd.DataFrame(data["rows"])
+    cols = ["ndcg_before", "ndcg_after", "new_item_impression_share", "new_item_click_share",
+            "retention_final", "clicks_per_initial_user", "topic_entropy", "exposure_gini",
+            "homogenization", "cpu_s"]
+    g = df.groupby("policy", sort=False)[cols].mean()
+    lines = ["| policy | seeds | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for pol, row in g.iterrows():
+        n = int((df.policy == pol).sum())
+        lines.append(f"| {pol} | {n} | " + " | ".join(f"{row[c]:.4g}" for c in cols) + " |")
+    lines += ["", "| metric | vs | mean diff (llm - other) | 95% t-CI | seeds |",
+              "|---|---|---|---|---|"]
+    for metric, per in data.get("paired_vs_llm", {}).items():
+        for pol, d in per.items():
+            lines.append(f"| {metric} | {pol} | {d['mean_diff']:.4g} | "
+                         f"[{d['ci95_low']:.4g}, {d['ci95_high']:.4g}] | {d['n_seeds']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--render", type=Path, default=None,
+                    help="print the markdown tables of an existing results file and exit")
     ap.add_argument("--users", type=int, default=200)
     ap.add_argument("--days", type=int, default=60)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -110,6 +133,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/llm_headline.json"))
     args = ap.parse_args()
+    if args.render is not None:
+        print(render(args.render))
+        return
     torch.set_num_threads(args.threads)
     cfg = override(ScenarioConfig(), encoder=args.encoder, horizon_days=args.days,
                    **{"population.n_users": args.users,
