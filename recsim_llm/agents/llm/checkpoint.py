@@ -40,7 +40,8 @@ def save_ranker_checkpoint(path: str | Path, *, meta: dict[str, Any],
     torch.save({k: v.detach().cpu() for k, v in model_state.items()}, tmp)
     os.replace(tmp, out / "model.pt")
     tmp = out / f".policy.tmp{os.getpid()}.npz"
-    np.savez(tmp, **arrays)
+    savez: Any = np.savez  # numpy's stub types **kwds against allow_pickle
+    savez(tmp, **arrays)
     os.replace(tmp, out / "policy.npz")
     tokenizer.save_pretrained(out / "tokenizer")
     tmp = out / f".config.json.tmp{os.getpid()}"

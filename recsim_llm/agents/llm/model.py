@@ -102,6 +102,12 @@ def load_encoder(cfg: LLMRankerConfig, vocab_size: int) -> nn.Module:
     return model.float()
 
 
+def hidden_size(encoder: nn.Module) -> int:
+    """Width of an encoder's hidden states (its Hugging Face config's ``hidden_size``)."""
+    config: Any = getattr(encoder, "config")  # noqa: B009  (typed Any: HF configs vary)
+    return int(config.hidden_size)
+
+
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of token states over the attention mask: [b, t, h], [b, t] -> [b, h]."""
     m = mask.unsqueeze(-1).to(hidden.dtype)
@@ -188,7 +194,7 @@ class TwoTowerRanker(nn.Module):
     def __init__(self, cfg: LLMRankerConfig, encoder: nn.Module) -> None:
         super().__init__()
         self.cfg = cfg
-        hidden = int(encoder.config.hidden_size)
+        hidden = hidden_size(encoder)
         d = cfg.proj_dim or hidden
         self.dim = d
         if cfg.finetune == "lora":
@@ -216,9 +222,10 @@ class TwoTowerRanker(nn.Module):
         nn.init.constant_(self.item_bias.bias, 0.0 if zero_shot else -2.0)
         self.mlp: nn.Sequential | None = None
         if cfg.score == "mlp":
-            self.mlp = nn.Sequential(nn.Linear(3 * d, 64), nn.ReLU(), nn.Linear(64, 1))
-            nn.init.zeros_(self.mlp[2].weight)
-            nn.init.zeros_(self.mlp[2].bias)
+            last = nn.Linear(64, 1)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+            self.mlp = nn.Sequential(nn.Linear(3 * d, 64), nn.ReLU(), last)
         if zero_shot:
             self.requires_grad_(False)
 

@@ -28,7 +28,7 @@ import numpy.typing as npt
 import torch
 
 from recsim_llm.agents.llm.config import LLMRankerConfig
-from recsim_llm.agents.llm.model import CLICK, SKIP, TwoTowerRanker
+from recsim_llm.agents.llm.model import CLICK, SKIP, TwoTowerRanker, hidden_size
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -98,7 +98,7 @@ def encode_texts(model: TwoTowerRanker, encoder: torch.nn.Module, tokenizer: Any
     from recsim_llm.agents.llm.model import mean_pool
 
     n = len(texts)
-    hidden = int(model.encoder.config.hidden_size) if hasattr(model.encoder, "config") else 0
+    hidden = hidden_size(model.encoder)
     if n == 0:
         return torch.zeros((0, hidden), device=device)
     order = sorted(range(n), key=lambda i: -len(texts[i]))
@@ -121,7 +121,7 @@ def serving_encoder(model: TwoTowerRanker, quantize_int8: bool, device: torch.de
         return model.encoder
     if device.type != "cpu":
         raise ValueError("llm.quantize_int8 is for CPU serving; use device='cpu' or drop it")
-    enc = copy.deepcopy(model.encoder)
+    enc: Any = copy.deepcopy(model.encoder)
     if hasattr(enc, "merge_and_unload"):  # LoRA: fold the adapters into the base weights
         enc = enc.merge_and_unload()
     # torch marks eager dynamic quantisation deprecated (in favour of torchao, not installed
@@ -175,7 +175,7 @@ class ServingCache:
                  device: torch.device, n_users: int) -> None:
         self.model, self.tokenizer, self.cfg, self.device = model, tokenizer, cfg, device
         self.tokens = Tokens(tokenizer, cfg.max_length)
-        self.base = torch.zeros((0, int(model.encoder.config.hidden_size)), device=device)
+        self.base = torch.zeros((0, hidden_size(model.encoder)), device=device)
         """[n_encoded, hidden] pooled encoder states of the items (the history cache in training)"""
         self.E = np.zeros((0, model.dim), np.float32)
         """[n_encoded, d] item embeddings"""
