@@ -208,8 +208,8 @@ def _movielens(variant: str, folder_name: str) -> Builder:
 SCENARIOS["ml-100k"] = _movielens("100k", "ml-100k")
 SCENARIOS["ml-latest-small"] = _movielens("latest-small", "ml-latest-small")
 
-ML100K_FIT = {"temperature": 4.64, "no_click_utility": 3.73, "lam_dislike": 0.0,
-              "w_appeal": 6.60}
+ML100K_FIT = {"temperature": 6.144, "no_click_utility": 3.948, "lam_dislike": 0.0,
+              "w_appeal": 6.576}
 """the shipped model's constants fitted by ``recsim-llm calibrate --scenario ml-100k --encoder
 minilm`` (``text+popularity``: text taste + training-period popularity as appeal; seed 0;
 ``docs/validation.md``), ``no_click_utility`` being the fit's balanced-odds intercept for a

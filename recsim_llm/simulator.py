@@ -305,8 +305,8 @@ class Simulator:
         q = np.take(st.dislike, idx, axis=0)
         f = np.take(st.fatigue, idx, axis=0)
         cos_p, cos_q, dot_f, shown_mean = self._slate_products(S, p, q, f)
-        a = dyn.affinity(dyn.pool_interests(cos_p, logw[:, None, :], ch.pool_temperature),
-                         cos_q, ch.lam_dislike)
+        a = dyn.affinity(dyn.pool_interests(cos_p, logw[:, :, None], ch.pool_temperature,
+                                            axis=1), cos_q, ch.lam_dislike)
         b = dyn.boredom(dot_f, ch.beta_fatigue)
         v = dyn.click_utility(a, b, self._appeal[S], st.hook[idx][:, None], ch.temperature,
                               self._pos_penalty)
@@ -323,10 +323,15 @@ class Simulator:
         y = np.where(clicked, y, dy.no_click_satisfaction).astype(np.float64)
         dwell = dyn.dwell_signal(y, clicked, dy.dwell_noise * eps_dwell[idx])
         consumed = np.take(self.world.item_emb, item, axis=0)   # [m, d]
-        resp = (dyn.responsibility(cos_p[r, pc], logw, ch.pool_temperature)
+        resp = (dyn.responsibility(cos_p[r, :, pc], logw, ch.pool_temperature)
                 if p.shape[1] > 1 else None)
 
-        st.interest[idx] = dyn.drift_toward(p, consumed, y, clicked, dy.drift_rate, resp)
+        # Only a click with positive satisfaction moves an interest: update those rows only.
+        move = clicked & (y > 0)
+        if move.any():
+            st.interest[idx[move]] = dyn.drift_toward(
+                p[move], consumed[move], y[move], clicked[move], dy.drift_rate,
+                None if resp is None else resp[move])
         st.fatigue[idx] = dyn.update_fatigue(f, consumed, shown_mean, clicked,
                                              dy.fatigue_decay, dy.shown_fatigue_weight)
         st.budget[idx] = dyn.update_budget(st.budget[idx], y, clicked, dy.request_cost,
@@ -358,11 +363,12 @@ class Simulator:
         Args:
             S: [m, k] slates; p: [m, K, d] interests; q, f: [m, d].
         Returns:
-            cos_p: [m, k, K]; cos_q, dot_f: [m, k]; shown_mean: [m, d].
+            cos_p: [m, K, k] (interest-major: one contiguous [m, k] product per interest);
+            cos_q, dot_f: [m, k]; shown_mean: [m, d].
         """
         m, k = S.shape
         d = self.world.dim
-        cos_p = np.empty((m, k, p.shape[1]), np.float32)
+        cos_p = np.empty((m, p.shape[1], k), np.float32)
         cos_q = np.empty((m, k), np.float32)
         dot_f = np.empty((m, k), np.float32)
         shown = np.empty((m, d), np.float32)
@@ -373,7 +379,8 @@ class Simulator:
             # ids were validated, so mode="clip" only lets np.take write into the buffer.
             G = np.take(self.world.item_emb, S[lo:hi], axis=0, out=self._gbuf[: hi - lo],
                         mode="clip")
-            np.matmul(G, p[lo:hi].transpose(0, 2, 1), out=cos_p[lo:hi])
+            for j in range(p.shape[1]):  # a loop over a persona's K interests (K small)
+                np.einsum("mkd,md->mk", G, p[lo:hi, j], out=cos_p[lo:hi, j])
             np.einsum("mkd,md->mk", G, q[lo:hi], out=cos_q[lo:hi])
             np.einsum("mkd,md->mk", G, f[lo:hi], out=dot_f[lo:hi])
             np.einsum("mkd->md", G, out=shown[lo:hi])

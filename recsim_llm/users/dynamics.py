@@ -80,7 +80,8 @@ def unit_norm(x: FloatArray, axis: int = -1) -> FloatArray:
     return x / np.where(norm > 0, norm, 1.0)
 
 
-def pool_interests(cos_interest: FloatArray, logw: FloatArray, tau: float) -> FloatArray:
+def pool_interests(cos_interest: FloatArray, logw: FloatArray, tau: float, axis: int = -1
+                   ) -> FloatArray:
     """Soft maximum of a persona's interest cosines, ``tau * log(sum_k w_k exp(c_k / tau))``.
 
     ``w_k = 1 / K_u`` over the persona's K_u interests (``logw = -log K_u``, ``-inf`` padding):
@@ -89,17 +90,19 @@ def pool_interests(cos_interest: FloatArray, logw: FloatArray, tau: float) -> Fl
     ``tau * log K_u`` below the maximum. An item need match only one of a persona's interests.
 
     Args:
-        cos_interest: [..., K] cosine of each interest with the item.
+        cos_interest: [..., K] cosine of each interest with the item (K on ``axis``).
         logw: [..., K] (broadcastable) log pooling weights.
         tau: pooling temperature > 0.
+        axis: the interest axis.
     Returns:
-        [...] pooled taste, dtype of ``cos_interest``.
+        the pooled taste, ``axis`` removed, dtype of ``cos_interest``.
     """
-    if cos_interest.shape[-1] == 1:
-        return cos_interest[..., 0]
-    cmax = cos_interest.max(axis=-1, keepdims=True)
+    if cos_interest.shape[axis] == 1:
+        return np.take(cos_interest, 0, axis=axis)
+    cmax = cos_interest.max(axis=axis, keepdims=True)
     z = np.exp((cos_interest - cmax) * np.float32(1.0 / tau) + logw)
-    return (cmax[..., 0] + np.float32(tau) * np.log(z.sum(axis=-1))).astype(cos_interest.dtype)
+    return (np.squeeze(cmax, axis=axis) + np.float32(tau) * np.log(z.sum(axis=axis))).astype(
+        cos_interest.dtype)
 
 
 def responsibility(cos_interest: FloatArray, logw: FloatArray, tau: float) -> FloatArray:
