@@ -26,12 +26,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from recsim_llm.history import PlatformHistory
 
 from recsim_llm.agents.baselines import make_policy
 from recsim_llm.analysis.recorder import DailyRecorder
 from recsim_llm.analysis.trajectory import TrajectoryLogger
 from recsim_llm.config import ScenarioConfig, override
-from recsim_llm.history import PlatformHistory
 from recsim_llm.rng import RngStreams
 from recsim_llm.runner import observation, policy_context, run_policy
 from recsim_llm.scenarios import build_world

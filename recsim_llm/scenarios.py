@@ -26,7 +26,7 @@ from recsim_llm.simulator import World
 from recsim_llm.text import PCAProjection, TextEncoder, make_encoder
 
 if TYPE_CHECKING:
-    from recsim_llm.catalog.movielens import MovieLensData
+    from recsim_llm.catalog.movielens import MovieLensData, Variant
 
 Builder = Callable[[ScenarioConfig, RngStreams, "str | Path | None"], tuple[Catalog, Personas]]
 SCENARIOS: dict[str, Builder] = {}
@@ -188,7 +188,7 @@ def training_item_state(data: MovieLensData, held_out: pd.DataFrame) -> Catalog:
         value=rating_value(items, ratings, n, data.rating_scale))
 
 
-def _movielens(variant: str, folder_name: str) -> Builder:
+def _movielens(variant: Variant, folder_name: str) -> Builder:
     def build(cfg: ScenarioConfig, rngs: RngStreams, data_path: str | Path | None
               ) -> tuple[Catalog, Personas]:
         from recsim_llm.catalog.movielens import load_movielens

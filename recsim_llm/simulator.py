@@ -345,7 +345,8 @@ class Simulator:
                  | (st.requests[idx] >= dy.max_session_len))
         st.in_session[idx[ended]] = False
         fb = Feedback(day=self.day, tick=self.tick, users=idx, slates=S, positions=pos,
-                      items=np.where(clicked, item, -1), satisfaction=y, dwell=dwell,
+                      items=np.where(clicked, item, -1),
+                      satisfaction=np.asarray(y, np.float64), dwell=np.asarray(dwell, np.float64),
                       session_ended=ended, slate_mean_emb=shown_mean)
         self.tick += 1
         for cb in self.on_request:
@@ -407,9 +408,10 @@ class Simulator:
     def _end_day(self) -> None:
         dy, st, n = self.cfg.dynamics, self.state, self.world.n_users
         day_mean = st.day_sat_sum / np.maximum(st.day_requests, 1)
-        st.satisfaction = dyn.satisfaction_ema(st.satisfaction, day_mean,
-                                               st.visited_today & (st.day_requests > 0),
-                                               dy.satisfaction_ema)
+        st.satisfaction = np.asarray(
+            dyn.satisfaction_ema(st.satisfaction, day_mean,
+                                 st.visited_today & (st.day_requests > 0), dy.satisfaction_ema),
+            np.float64)
         for cb in self.on_day_end:
             cb(self, self.day)
         # Overnight: fatigue recovers, interests relax toward the persona and wander.

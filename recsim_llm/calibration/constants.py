@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from recsim_llm.catalog.movielens import Variant
 from recsim_llm.config import ChoiceConfig
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-CALIBRATION_SCENARIOS = {"ml-100k": ("100k", "ml-100k"),
+CALIBRATION_SCENARIOS: dict[str, tuple[Variant, str]] = {"ml-100k": ("100k", "ml-100k"),
                          "ml-latest-small": ("latest-small", "ml-latest-small")}
 """scenario name -> (MovieLens variant, folder name under ``$RECSIM_LLM_DATA_DIR``)"""
 ITEM_PRIORS = ("popularity", "mean_rating")

@@ -164,8 +164,9 @@ class ChoiceFit:
         """``v = temperature * (cos_p - lam * max(0, cos_q)) + w_prior * prior`` (any shape):
         the simulator's :func:`~recsim_llm.users.dynamics.click_utility` with no boredom (a
         fresh user) and ``h_u = w_prior``, the pooled interest cosine given."""
-        return dyn.click_utility(dyn.affinity(cos_interest, cos_dislike, self.lam_dislike), 0.0,
-                                 prior, self.w_prior, self.temperature)
+        return np.asarray(dyn.click_utility(
+            dyn.affinity(cos_interest, cos_dislike, self.lam_dislike), 0.0, prior, self.w_prior,
+            self.temperature), np.float64)
 
     def prob(self, cos_interest: FloatArray, cos_dislike: FloatArray,
              prior: FloatArray) -> FloatArray:

@@ -124,8 +124,9 @@ def boredom(fatigue_dot: FloatArray, beta_fatigue: float) -> FloatArray:
     return beta_fatigue * np.maximum(fatigue_dot, 0.0)
 
 
-def click_utility(a: FloatArray, b: FloatArray, appeal: FloatArray, hook: FloatArray,
-                  temperature: float, position_penalty: FloatArray | float = 0.0) -> FloatArray:
+def click_utility(a: FloatArray, b: FloatArray | float, appeal: FloatArray,
+                  hook: FloatArray | float, temperature: float,
+                  position_penalty: FloatArray | float = 0.0) -> FloatArray:
     """The item utility of the choice model, ``v = T * (a - b) + h_u * appeal_i - pos[slot]``.
 
     The one place the click utility is assembled: the simulator (slates, with the position
