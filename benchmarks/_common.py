@@ -75,7 +75,7 @@ def make_slate_pool(n_users: int, n_items: int, slate_size: int, n_batches: int 
 def machine_info() -> dict:
     """CPU count, library versions, thread settings and threadpoolctl's view, with the date."""
     info: dict = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
         "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
         else None,

@@ -22,7 +22,7 @@ import json
 import os
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +78,7 @@ def main() -> None:
     world = build_world(base, 0)
     build_s = time.perf_counter() - t0
     results: dict[str, object] = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python benchmarks/bench_recording.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
