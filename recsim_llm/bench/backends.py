@@ -168,13 +168,15 @@ def _package_root() -> str:
 
 def run_ray(units: Sequence[Unit], address: str | None = None, workers: int | None = None,
             status_dir: str | None = None, max_retries: int = 3,
-            gpus_per_run: float = 0.0) -> Iterator[UnitResult]:
+            gpus_per_run: float = 0.0, stats: dict[str, Any] | None = None
+            ) -> Iterator[UnitResult]:
     """Yield each unit's result as its Ray task finishes.
 
     ``address=None`` starts a local Ray with ``workers`` CPUs (its workers import this same
     ``recsim_llm``); otherwise connects to the cluster at ``address``. A task whose worker
     dies (killed, out of memory, node lost) is retried up to ``max_retries`` times; a run that
-    raises is not (it would raise again) and stops the suite with its error.
+    raises is not (it would raise again) and stops the suite with its error. ``stats`` (if
+    given) receives ``startup_s``, the seconds to start or reach Ray, and ``cluster_cpus``.
     """
     if address is not None:
         check_ray_address(address)
@@ -184,6 +186,7 @@ def run_ray(units: Sequence[Unit], address: str | None = None, workers: int | No
     except ImportError:
         raise BackendError("the Ray backend needs ray: pip install 'recsim-llm[ray]'") from None
     started_here = False
+    t0 = time.perf_counter()
     if not ray.is_initialized():
         kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                               "configure_logging": False}
@@ -198,6 +201,9 @@ def run_ray(units: Sequence[Unit], address: str | None = None, workers: int | No
             raise BackendError(f"cannot start or reach Ray at {address or 'local'}: {err}"
                                ) from None
         started_here = True
+    if stats is not None:
+        stats.update(startup_s=round(time.perf_counter() - t0, 2),
+                     cluster_cpus=float(ray.cluster_resources().get("CPU", 0.0)))
     try:
         if gpus_per_run > 0:
             have = float(ray.cluster_resources().get("GPU", 0.0))

@@ -92,6 +92,25 @@ def _check_folder(out: Path, suite: Suite) -> None:
                            f"suite {suite.name!r}); use another --out, or delete the folder")
 
 
+def preflight(suite: Suite, units: list[Unit]) -> None:
+    """Load each scenario's catalog and users once (no encoding) before anything runs, so a
+    missing dataset fails at once with the scenario's name, not after hours of other runs."""
+    from recsim_llm.config import ScenarioConfig
+    from recsim_llm.rng import RngStreams
+    from recsim_llm.scenarios import SCENARIOS
+
+    for sid in dict.fromkeys(u.scenario_id for u in units):
+        sc = suite.scenario(sid)
+        if sc.scenario == "synthetic":
+            continue  # generated, needs nothing
+        cfg = ScenarioConfig.from_dict(json.loads(json.dumps(sc.config.to_dict())))
+        try:
+            SCENARIOS[sc.scenario](cfg, RngStreams(sc.seeds[0]), sc.data)
+        except (FileNotFoundError, ValueError) as err:
+            raise BackendError(f"scenario {sid!r} of suite {suite.name!r} cannot load its data: "
+                               f"{err}") from None
+
+
 def _progress(total: int, enabled: bool) -> Any:
     from rich.progress import (
         BarColumn,
@@ -134,6 +153,7 @@ def run_suite(suite: Suite | str | Path, out: str | Path, *, backend: str = "loc
         (out / sub).mkdir(parents=True, exist_ok=True)
     units = suite.units()
     todo = [u for u in units if not _part(out, u).exists()]
+    preflight(suite, todo)
     info: dict[str, Any] = {
         "suite_format": SUITE_FORMAT, "suite": suite.to_dict(), "suite_digest":
         suite_digest(suite), "suite_file": suite.source, "backend": backend, "workers": workers,
@@ -157,11 +177,12 @@ def run_suite(suite: Suite | str | Path, out: str | Path, *, backend: str = "loc
                                                     f"seed {unit.seed} day {day + 1}")
 
         results: Iterator[UnitResult]
+        backend_stats: dict[str, Any] = {}
         if backend == "local":
             results = run_local(todo, workers or 1, status_dir, on_day, suite.gpus_per_run)
         else:
             results = run_ray(todo, address, workers, status_dir,
-                              gpus_per_run=suite.gpus_per_run)
+                              gpus_per_run=suite.gpus_per_run, stats=backend_stats)
         for res in results:
             _save_part(out, res)
             n_done += 1
@@ -172,10 +193,14 @@ def run_suite(suite: Suite | str | Path, out: str | Path, *, backend: str = "loc
     run_seconds = time.perf_counter() - t0
     result = assemble(suite, out, plots=plots, level=level)
     attempts = _attempts(out, units)
+    startup = float(backend_stats.get("startup_s", 0.0))
     info.update(complete=True, seconds_this_invocation=round(run_seconds, 2),
-                runs_this_invocation=len(todo),
+                runs_this_invocation=len(todo), backend_stats=backend_stats,
                 runs_per_hour=(round(3600 * len(todo) / run_seconds, 1)
                                if todo and run_seconds > 0 else None),
+                runs_per_hour_after_startup=(
+                    round(3600 * len(todo) / (run_seconds - startup), 1)
+                    if todo and run_seconds > startup else None),
                 retried_runs={k: v for k, v in attempts.items() if v > 1})
     _write_atomic(out / "manifest.json", json.dumps(info, indent=2).encode())
     result.manifest = info

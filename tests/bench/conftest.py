@@ -23,7 +23,7 @@ def tiny_suite(**over: Any) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_suite() -> Callable[..., dict[str, Any]]:
     """``make_suite(**top_level_overrides)``: a fresh copy of the tiny suite table."""
     return tiny_suite

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsim_llm.bench import BackendError, parse_suite, run_suite
+from recsim_llm.bench import BackendError, SuiteResult, parse_suite, run_suite
 from recsim_llm.bench.backends import check_ray_address, local_gpu_count
 from recsim_llm.bench.leaderboard import METRICS
 from recsim_llm.config import ScenarioConfig
@@ -21,11 +21,18 @@ def _suite(make_suite):  # type: ignore[no-untyped-def]
     return parse_suite(make_suite(), "tiny.toml")
 
 
-def test_local_suite_writes_everything_and_matches_simulate(make_suite, tmp_path: Path
-                                                            ) -> None:
+@pytest.fixture(scope="module")
+def inline_run(tmp_path_factory: pytest.TempPathFactory, make_suite
+               ) -> tuple[Path, SuiteResult]:
+    """The tiny suite run once in this process (shared by the tests of this module)."""
+    out = tmp_path_factory.mktemp("inline")
+    return out, run_suite(_suite(make_suite), out, progress=False, plots=True)
+
+
+def test_local_suite_writes_everything_and_matches_simulate(make_suite, inline_run,
+                                                            tmp_path: Path) -> None:
     suite = _suite(make_suite)
-    res = run_suite(suite, tmp_path, progress=False, plots=True)
-    out = tmp_path
+    out, res = inline_run
     for f in ("leaderboard.md", "leaderboard.csv", "results.csv", "manifest.json",
               "runs/syn/daily.csv", "runs/syn/groups.csv", "runs/syn/users.csv",
               "runs/syn/manifest.json", "runs/syn/figures/dashboard.png"):
@@ -53,7 +60,7 @@ def test_local_suite_writes_everything_and_matches_simulate(make_suite, tmp_path
     assert res.manifest["complete"] and res.manifest["runs_this_invocation"] == 4
 
     # Resume: nothing left to run, same results.
-    again = run_suite(suite, tmp_path, progress=False, plots=False)
+    again = run_suite(suite, out, progress=False, plots=False)
     assert again.manifest["runs_this_invocation"] == 0
     assert again.manifest["runs_resumed"] == 4
     pd.testing.assert_frame_equal(again.results[RUN_COLUMNS], res.results[RUN_COLUMNS])
@@ -61,18 +68,18 @@ def test_local_suite_writes_everything_and_matches_simulate(make_suite, tmp_path
     # Another suite in the same folder is refused.
     other = make_suite(horizon_days=3)
     with pytest.raises(BackendError, match="another suite"):
-        run_suite(parse_suite(other), tmp_path, progress=False)
+        run_suite(parse_suite(other), out, progress=False)
 
 
-def test_process_pool_gives_identical_results(make_suite, tmp_path: Path) -> None:
+def test_process_pool_gives_identical_results(make_suite, inline_run, tmp_path: Path) -> None:
     suite = _suite(make_suite)
-    inline = run_suite(suite, tmp_path / "a", progress=False, plots=False)
+    a_dir, inline = inline_run
     pool = run_suite(suite, tmp_path / "b", workers=2, progress=False, plots=False)
     key = ["scenario_id", "policy", "seed"]
     a = inline.results.sort_values(key).reset_index(drop=True)
     b = pool.results.sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(a[key + RUN_COLUMNS], b[key + RUN_COLUMNS])
-    assert (tmp_path / "a/runs/syn/daily.csv").read_text() == \
+    assert (a_dir / "runs/syn/daily.csv").read_text() == \
         (tmp_path / "b/runs/syn/daily.csv").read_text()
 
 
@@ -112,11 +119,19 @@ def test_ray_address_that_does_not_answer(make_suite, tmp_path: Path) -> None:
         check_ray_address("nonsense")
 
 
-def test_headline_numbers_are_finite_where_defined(make_suite, tmp_path: Path) -> None:
-    res = run_suite(_suite(make_suite), tmp_path, progress=False, plots=False)
-    r = res.results
+def test_headline_numbers_are_finite_where_defined(inline_run) -> None:
+    r = inline_run[1].results
     assert r["retention_d120"].isna().all() and r["retention_d180"].isna().all()  # 5 days
     for m in ("retention_final", "cum_clicks_per_initial_user", "topic_entropy_final",
               "provider_disparity_final", "group_retention_gap"):
         assert np.isfinite(r[m]).all(), m
     assert ((r["retention_final"] > 0) & (r["retention_final"] <= 1)).all()
+
+
+def test_missing_dataset_fails_before_any_run(make_suite, tmp_path: Path) -> None:
+    data = make_suite()
+    data["scenarios"].append({"id": "ml", "scenario": "ml-latest-small",
+                              "data": str(tmp_path / "no-such-folder")})
+    with pytest.raises(BackendError, match="scenario 'ml' of suite 'tiny' cannot load"):
+        run_suite(parse_suite(data), tmp_path / "out", progress=False)
+    assert not list((tmp_path / "out").glob("units/*.pkl"))  # the synthetic runs did not start
