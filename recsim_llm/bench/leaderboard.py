@@ -4,8 +4,9 @@ Per run (one policy, scenario and seed), from its ``daily.csv`` / ``groups.csv``
 
 * ``retention_d120``, ``retention_d180``: share of the joined users still active on day 120 /
   180 (NaN when the horizon is shorter); ``retention_final`` on the last day;
-* ``cum_clicks_per_initial_user``: all clicks of the run divided by the users present on day 1
-  (the column of that name when the daily table has it, else computed from ``clicks``);
+* ``cum_clicks_per_initial_user``: clicks of the day-0 cohort (churned users counted as zeros)
+  divided by its size, on the last day: the recorder's ``cumulative_clicks_per_initial_user``
+  column; for tables without it, all clicks divided by the users present on day 1;
 * ``topic_entropy_final``, ``homogenization_final``: mean over the last :data:`FINAL_WINDOW`
   days (daily values are noisy; the window smooths a single day's draw);
 * ``provider_disparity_final``: ``disparity:<g>`` (exposure share / merit share, 1 = exposure
@@ -84,8 +85,9 @@ def run_headline(daily: pd.DataFrame, groups: pd.DataFrame | None,
         "retention_d180": _at_day(daily, 180, "retention"),
         "retention_final": _at_day(daily, last, "retention"),
     }
-    if "cum_clicks_per_initial_user" in daily.columns:
-        out["cum_clicks_per_initial_user"] = _at_day(daily, last, "cum_clicks_per_initial_user")
+    if "cumulative_clicks_per_initial_user" in daily.columns:
+        out["cum_clicks_per_initial_user"] = _at_day(daily, last,
+                                                     "cumulative_clicks_per_initial_user")
     else:
         initial = _at_day(daily, int(daily["day"].min()), "joined_users")
         out["cum_clicks_per_initial_user"] = (float(daily["clicks"].sum()) / initial

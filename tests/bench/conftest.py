@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -18,9 +19,7 @@ TINY: dict[str, Any] = {
 
 
 def tiny_suite(**over: Any) -> dict[str, Any]:
-    data = {**TINY, **over}
-    data["scenarios"] = [dict(s) for s in data["scenarios"]]
-    return data
+    return copy.deepcopy({**TINY, **over})  # tests edit nested tables
 
 
 @pytest.fixture(scope="session")

@@ -99,7 +99,7 @@ def test_run_headline_definitions() -> None:
     assert np.isnan(h["group_retention_gap"])
     short = run_headline(_daily(30), None)
     assert np.isnan(short["retention_d120"]) and np.isnan(short["retention_d180"])
-    with_col = _daily(30).assign(cum_clicks_per_initial_user=7.5)
+    with_col = _daily(30).assign(cumulative_clicks_per_initial_user=7.5)
     assert run_headline(with_col, None)["cum_clicks_per_initial_user"] == 7.5
 
 

@@ -52,11 +52,11 @@ def test_local_suite_writes_everything_and_matches_simulate(make_suite, inline_r
     assert (tmp_path / "ref/daily.csv").read_text() == (out / "runs/syn/daily.csv").read_text()
     assert (tmp_path / "ref/groups.csv").read_text() == (out / "runs/syn/groups.csv").read_text()
     got = ref.daily
-    # cumulative clicks per initial user, from the daily rows
+    # cumulative clicks per initial user: the recorder's column on the last day
     d = got[(got.policy == "greedy") & (got.seed == 1)]
     row = results[(results.policy == "greedy") & (results.seed == 1)].iloc[0]
     assert row["cum_clicks_per_initial_user"] == pytest.approx(
-        d["clicks"].sum() / d.loc[d.day == 1, "joined_users"].iloc[0])
+        d.loc[d.day == d.day.max(), "cumulative_clicks_per_initial_user"].iloc[0])
     assert res.manifest["complete"] and res.manifest["runs_this_invocation"] == 4
 
     # Resume: nothing left to run, same results.
@@ -135,3 +135,15 @@ def test_missing_dataset_fails_before_any_run(make_suite, tmp_path: Path) -> Non
     with pytest.raises(BackendError, match="scenario 'ml' of suite 'tiny' cannot load"):
         run_suite(parse_suite(data), tmp_path / "out", progress=False)
     assert not list((tmp_path / "out").glob("units/*.pkl"))  # the synthetic runs did not start
+
+
+def test_ml100k_comes_from_recbole_when_the_data_root_lacks_it(
+        make_suite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("recbole")
+    from recsim_llm.bench.run import preflight
+
+    monkeypatch.setenv("RECSIM_LLM_DATA_DIR", str(tmp_path))  # holds no ml-100k/
+    data = make_suite()
+    data["scenarios"] = [{"id": "ml", "scenario": "ml-100k"}]
+    suite = parse_suite(data)
+    preflight(suite, suite.units())  # loads ML-100K from the installed recbole wheel
