@@ -27,10 +27,12 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def make_world(n_users: int, dim: int, n_items: int = 1000, slate_size: int = 10,
-               seed: int = 0, horizon_days: int = 1_000_000, n_interests: int = 2) -> World:
+               seed: int = 0, horizon_days: int = 1_000_000, n_interests: int = 2,
+               n_topics: int = 1) -> World:
     """A World with random unit-norm float32 embeddings and no text encoder.
 
-    Catalog and personas are built cheaply (placeholder texts, one topic, one provider): the
+    Catalog and personas are built cheaply (placeholder texts, ``n_topics`` uniformly drawn
+    topics, one provider): the
     simulator's step reads only ``item_emb``, ``interest0``, ``dislike``, ``catalog.appeal``,
     ``catalog.value``, ``catalog.arrival_day`` and ``personas.arrival_day``. Appeal ~ Beta(2, 3)
     and value ~ 2 Beta(4, 3) - 1 as the synthetic catalog's regular items; every persona has a
@@ -38,9 +40,12 @@ def make_world(n_users: int, dim: int, n_items: int = 1000, slate_size: int = 10
     (two, as a synthetic persona's two stated interests).
     """
     rng = np.random.default_rng(seed)
+    topics = (np.zeros(n_items, np.int64) if n_topics == 1
+              else rng.integers(n_topics, size=n_items).astype(np.int64))
     catalog = Catalog(
         item_ids=np.array([f"item{i}" for i in range(n_items)]), titles=[""] * n_items,
-        texts=[""] * n_items, topics=np.zeros(n_items, np.int64), topic_names=("bench",),
+        texts=[""] * n_items, topics=topics,
+        topic_names=tuple(f"bench{t}" for t in range(n_topics)) if n_topics > 1 else ("bench",),
         provider=np.zeros(n_items, np.int64), provider_group=np.zeros(n_items, np.int64),
         provider_group_names=("major",), appeal=rng.beta(2.0, 3.0, n_items),
         value=2.0 * rng.beta(4.0, 3.0, n_items) - 1.0,
@@ -143,8 +148,12 @@ def time_episodes(run_step, new_episode, day_of, n_users: int, min_seconds: floa
 
 def time_simulator(make_sim, pool: np.ndarray, min_seconds: float, days_per_episode: int,
                    warmup_steps: int = 2) -> dict:
-    """:func:`time_episodes` for ``Simulator.step``: a fresh ``make_sim(seed)`` per episode,
-    ``reset()`` untimed; user-steps = ``len(feedback.users)``; slates cycle through ``pool``."""
+    """:func:`time_episodes` for ``Simulator.serve``: a fresh ``make_sim(seed)`` per episode,
+    ``reset()`` untimed; user-steps = ``len(feedback.users)``; slates cycle through ``pool``.
+
+    Each step serves the in-session users the rows of their ids in the pool batch (the gather
+    ``pool[j][users]`` is timed, as a policy's slates for the served users would be).
+    """
 
     def new_episode(seed):
         sim = make_sim(seed)
@@ -152,7 +161,8 @@ def time_simulator(make_sim, pool: np.ndarray, min_seconds: float, days_per_epis
         return sim
 
     def run_step(sim, j):
-        fb = sim.step(pool[j % len(pool)])
+        users = np.flatnonzero(sim.state.in_session)
+        fb = sim.serve(np.take(pool[j % len(pool)], users, axis=0), users)
         return len(fb.users), int(np.count_nonzero(fb.positions >= 0))
 
     def day_of(sim):

@@ -2,11 +2,13 @@
 
 For every ``n_users`` x embedding ``dim`` (slate size 10, 1,000 items) it times
 
-* ``simulator``: :meth:`recsim_llm.simulator.Simulator.step` on a :class:`World` built directly
-  from random unit-norm float32 embeddings (no text encoder), default dynamics;
-* ``env``: :class:`recsim_llm.envs.population.PopulationEnv` (``step`` = simulator step +
-  platform-history callback + observations, rewards and info for all users), if that module
-  exists when the benchmark runs;
+* ``simulator``: :meth:`recsim_llm.simulator.Simulator.serve` (one slate per served user) on a
+  :class:`World` built directly from random unit-norm float32 embeddings (no text encoder),
+  default dynamics;
+* ``platform``: :meth:`recsim_llm.platform.Platform.serve`, the stepping core the runner and the
+  envs drive (simulator + the platform log + the logged feedback);
+* ``env``: :class:`recsim_llm.envs.population.PopulationEnv` (``step`` = platform serve +
+  observation refresh, rewards and info for all users);
 * ``numpy_floor``: the bare numpy step of ``benchmarks/numpy_floor.py`` over all users (no
   validation, no in-session masking, no day logic), the reference floor.
 
@@ -52,8 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="simulated days per episode (default 3, quick 1)")
     ap.add_argument("--reps", type=int, default=None,
                     help="interleaved repetitions per config, best kept (default 2, quick 1)")
-    ap.add_argument("--impls", nargs="+", default=["simulator", "env", "numpy_floor"],
-                    choices=["simulator", "env", "numpy_floor"])
+    ap.add_argument("--impls", nargs="+", default=["simulator", "platform", "env", "numpy_floor"],
+                    choices=["simulator", "platform", "env", "numpy_floor"])
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                     help="OMP/OPENBLAS/MKL thread count to pin (default: cpu count)")
     ap.add_argument("--profile", action="store_true",
@@ -108,10 +110,36 @@ def time_env(env_cls, world, pool, min_seconds: float, days: int, warmup_steps: 
                          warmup_steps)
 
 
+def time_platform(world, pool, min_seconds: float, days: int, warmup_steps: int) -> dict:
+    """Like ``_common.time_simulator`` for :meth:`Platform.serve`: a fresh ``Platform`` per
+    episode, ``reset()`` untimed; the served users' rows of the pool batch are their slates."""
+    import numpy as np
+    from _common import time_episodes
+
+    from recsim_llm.platform import Platform
+
+    def new_episode(seed):
+        plat = Platform(world, seed)
+        plat.reset()
+        return plat
+
+    def run_step(plat, j):
+        fb, _logged = plat.serve(np.take(pool[j % len(pool)], plat.served_users(), axis=0))
+        return len(fb.users), int(np.count_nonzero(fb.positions >= 0))
+
+    def day_of(plat):
+        return None if plat.done else plat.day
+
+    return time_episodes(run_step, new_episode, day_of, world.n_users, min_seconds, days,
+                         warmup_steps)
+
+
 def profile_simulator(world, pool, days: int, top: int = 20) -> dict:
     """cProfile of one episode of the simulator; top functions by own time."""
     import cProfile
     import pstats
+
+    import numpy as np
 
     from recsim_llm.simulator import Simulator
 
@@ -121,7 +149,8 @@ def profile_simulator(world, pool, days: int, top: int = 20) -> dict:
     j = 0
     prof.enable()
     while sim.day < days and not sim.done:
-        sim.step(pool[j % len(pool)])
+        users = np.flatnonzero(sim.state.in_session)
+        sim.serve(np.take(pool[j % len(pool)], users, axis=0), users)
         j += 1
     prof.disable()
     stats = pstats.Stats(prof)
@@ -167,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                     if impl == "simulator":
                         res = time_simulator(lambda s, w=world: Simulator(w, seed=s), pool,
                                              args.seconds, args.days, warmup_steps)
+                    elif impl == "platform":
+                        res = time_platform(world, pool, args.seconds, args.days, warmup_steps)
                     elif impl == "env":
                         if env_cls is None:
                             continue
@@ -205,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             by = {r["impl"]: r for r in records if r["n_users"] == n and r["dim"] == d}
             floor = by.get("numpy_floor")
             row = {"n_users": n, "dim": d}
-            for impl in ("simulator", "env"):
+            for impl in ("simulator", "platform", "env"):
                 if floor and impl in by:
                     row[f"{impl}_slowdown_vs_floor"] = (floor["user_steps_per_s"]
                                                         / by[impl]["user_steps_per_s"])
@@ -221,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             goals[f"env_within_2x_of_floor@{row['n_users']}x{row['dim']}"] = \
                 row["env_slowdown_vs_floor"] <= 2.0
     for r in records:
-        if r["n_users"] == 100_000 and r["dim"] == 64 and r["impl"] in ("simulator", "env"):
+        if (r["n_users"] == 100_000 and r["dim"] == 64
+                and r["impl"] in ("simulator", "platform", "env")):
             goals[f"{r['impl']}_ge_1e6_user_steps_per_s@100000x64"] = \
                 r["user_steps_per_s"] >= 1e6
 
@@ -272,5 +304,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    # _common and numpy_floor from this folder; recsim_llm from this checkout, not an install
+    sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)),
+                    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
     sys.exit(main())

@@ -2,7 +2,8 @@
 
 Measures, on the synthetic scenario:
 
-1. the simulation alone (simulator + platform history + policy), then the same with the daily
+1. the simulation alone (:class:`~recsim_llm.platform.Platform`: simulator + platform log, and
+   the policy acting on its views), then the same with the daily
    recorder, then with trajectories at each log level -> the recording overhead in percent;
 2. a full ``run_policy`` of a baseline over a long horizon (default 10,000 users x 365 days).
 
@@ -21,21 +22,24 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-from recsim_llm.history import PlatformHistory
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's recsim_llm
 
-from recsim_llm.agents.baselines import make_policy
+import numpy as np
+
+from recsim_llm.agents.registry import make_policy
 from recsim_llm.analysis.recorder import DailyRecorder
 from recsim_llm.analysis.trajectory import TrajectoryLogger
-from recsim_llm.config import ScenarioConfig, override
+from recsim_llm.config import ScenarioConfig, merge_config
+from recsim_llm.platform import Platform
 from recsim_llm.rng import RngStreams
-from recsim_llm.runner import observation, policy_context, run_policy
+from recsim_llm.runner import run_policy
 from recsim_llm.scenarios import build_world
-from recsim_llm.simulator import Simulator, World
+from recsim_llm.simulator import World
 
 
 def timed_run(world: World, policy_name: str, seed: int, record: str | None) -> float:
@@ -45,18 +49,16 @@ def timed_run(world: World, policy_name: str, seed: int, record: str | None) -> 
     level ("user-day", "request") on top of the daily recorder.
     """
     policy = make_policy(policy_name)
-    sim = Simulator(world, seed)
-    history = PlatformHistory(world.n_users, world.item_emb)
-    sim.on_request.append(history.update)
+    platform = Platform(world, seed)
     if record is not None:
-        DailyRecorder(world, {"policy": policy_name, "seed": seed}).attach(sim)
-        TrajectoryLogger(world, "daily" if record == "daily" else record).attach(sim)
-    policy.reset(policy_context(world), RngStreams(seed).fresh("policy"))
+        DailyRecorder(world, {"policy": policy_name, "seed": seed}).attach(platform.sim)
+        TrajectoryLogger(world, "daily" if record == "daily" else record).attach(platform.sim)
+    policy.bind(platform.context, RngStreams(seed).fresh(f"policy/{policy_name}"))
     t0 = time.perf_counter()
-    sim.reset()
-    while not sim.done:
-        fb = sim.step(policy.act(observation(sim, history, policy)))
-        policy.observe(fb)
+    platform.reset()
+    while not platform.done:
+        _fb, logged = platform.serve(policy.act(platform.view(privileged=policy.privileged)))
+        policy.observe(logged)
     return time.perf_counter() - t0
 
 
@@ -72,8 +74,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/recording.json"))
     args = ap.parse_args()
 
-    base = override(ScenarioConfig(), **{"population.n_users": args.users,
-                                         "encoder": args.encoder, "horizon_days": args.days})
+    base = merge_config(ScenarioConfig(), dotted={"population.n_users": args.users,
+                                                  "encoder": args.encoder,
+                                                  "horizon_days": args.days})
     t0 = time.perf_counter()
     world = build_world(base, 0)
     build_s = time.perf_counter() - t0
@@ -98,7 +101,7 @@ def main() -> None:
                                    for k, v in runs.items() if k != "none"}
     print("overhead %:", results["overhead_percent"])
     if args.long_days:
-        long_cfg = override(base, horizon_days=args.long_days)
+        long_cfg = merge_config(base, dotted={"horizon_days": args.long_days})
         long_world = build_world(long_cfg, 0)
         t0 = time.perf_counter()
         res = run_policy(long_world, args.policy, 0)

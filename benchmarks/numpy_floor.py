@@ -1,6 +1,6 @@
 """A bare numpy implementation of one population request: the reference floor of the benchmark.
 
-It computes the same per-request step as :meth:`recsim_llm.simulator.Simulator.step` (the
+It computes the same per-request step as :meth:`recsim_llm.simulator.Simulator.serve` (the
 equations of ``recsim_llm/users/dynamics.py`` and ``recsim_llm/users/choice.py``):
 
 1. gather the slate embeddings ``G = E[S]`` ([n, k, d], float32);
@@ -264,7 +264,7 @@ def check_against_functions(n: int = 2000, d: int = 32, k: int = 10, n_items: in
 
 def check_against_simulator(n_users: int = 3000, dim: int = 32, n_steps: int = 40,
                             seed: int = 0) -> dict:
-    """Replay Simulator.step: before each step, feed the floor the in-session users' state and
+    """Replay Simulator.serve: before each step, feed the floor the in-session users' state and
     the simulator's own uniforms/normals (cloned RNG streams); compare what the step produced
     (captured in an on_request callback, i.e. before any day change)."""
     from _common import make_slate_pool, make_world
@@ -302,7 +302,7 @@ def check_against_simulator(n_users: int = 3000, dim: int = 32, n_steps: int = 4
         pos, y, ended = floor_step(fs, S[idx], u_all[idx], eps_all[idx], world.item_emb,
                                    quality, pen, prm)
         days.add(sim.day)
-        sim.step(S)
+        sim.serve(np.take(S, idx, axis=0), idx)
         fb = seen["fb"]
         served += len(idx)
         pos_ok &= bool(np.array_equal(fb.users, idx) and np.array_equal(fb.positions, pos))
@@ -329,7 +329,7 @@ def run_check(verbose: bool = True) -> bool:
                   res_s["satisfaction_max_abs_diff"], res_s["budget_max_abs_diff"]) < 1e-9)
     if verbose:
         print("vs recsim_llm.users functions:", res_f)
-        print("vs Simulator.step replay:     ", res_s)
+        print("vs Simulator.serve replay:     ", res_s)
         print("CHECK", "PASSED" if ok else "FAILED")
     return ok
 

@@ -445,3 +445,74 @@ def main() -> None:  # pragma: no cover
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# --------------------------------------------------------------------------- benchmark suites
+# (kept together at the end of the file: `bench` runs a suite, `compare` two suite results)
+
+
+@app.command()
+def bench(
+    suite: Annotated[str, typer.Option(
+        help="suite name (benchmarks/suites/NAME.toml: small, large) or a suite file")] =
+    "small",
+    out: Annotated[Path | None, typer.Option(
+        help="results folder [default: results/bench-SUITE]")] = None,
+    backend: Annotated[str, typer.Option(
+        help="local (this process, or a process pool with --workers > 1) | ray")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster address (HOST:PORT, ray://HOST:PORT or auto); default: start a "
+             "local Ray with --workers CPUs")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="parallel runs [default: 1 for local, the CPU count for a local Ray]")] = None,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="skip the figures")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Run a benchmark suite (policies x scenarios x seeds) and write OUT/leaderboard.md and
+    leaderboard.csv (headline long-term numbers with CIs), every run's tables and figures.
+    Rerunning the same command resumes an interrupted suite."""
+    from recsim_llm.bench import BackendError, SuiteError, load_suite, run_suite
+
+    try:
+        s = load_suite(suite)
+        res = run_suite(s, out or Path(f"results/bench-{s.name}"), backend=backend,
+                        workers=workers, address=address, progress=not quiet,
+                        plots=not no_plots)
+    except (SuiteError, BackendError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    m = res.manifest
+    typer.echo(f"{m['n_runs']} runs ({m['runs_this_invocation']} now, {m['runs_resumed']} "
+               f"resumed) in {m['seconds_this_invocation']:.1f} s; wrote "
+               f"{res.out}/leaderboard.md, leaderboard.csv, results.csv, runs/")
+    if m.get("retried_runs"):
+        typer.echo(f"retried after a worker failure: {m['retried_runs']}")
+
+
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="results folder of `recsim-llm bench` (before)")],
+    b: Annotated[Path, typer.Argument(help="results folder of `recsim-llm bench` (after)")],
+    out: Annotated[Path | None, typer.Option(
+        help="also write the table here (.md, or .csv for the numbers)")] = None,
+    level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
+    resamples: Annotated[int, typer.Option(help="bootstrap resamples")] = 9999,
+) -> None:
+    """The change B - A of every headline number, paired by (scenario, policy, seed), with
+    paired bootstrap CIs."""
+    from recsim_llm.bench.compare import CompareError, compare_markdown
+    from recsim_llm.bench.compare import compare as run_compare
+
+    if not 0.0 < level < 1.0:
+        _fail(f"--level must be in (0, 1), got {level}")
+    try:
+        table = run_compare(a, b, level=level, n_resamples=resamples)
+    except CompareError as err:
+        _fail(str(err))
+    md = compare_markdown(table, a, b, level)
+    typer.echo(md)
+    if out is not None:
+        if out.suffix == ".csv":
+            table.to_csv(out, index=False)
+        else:
+            out.write_text(md + "\n")
+        typer.echo(f"wrote {out}")

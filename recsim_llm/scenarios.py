@@ -137,7 +137,8 @@ DATA_ENV_VAR = "RECSIM_LLM_DATA_DIR"
 
 
 def _data_folder(data_path: str | Path | None, name: str) -> Path | None:
-    """``data_path``; else ``$RECSIM_LLM_DATA_DIR/name``; else the folder that
+    """``data_path``; else ``$RECSIM_LLM_DATA_DIR/name`` (for ML-100K only if it exists there);
+    else the folder that
     ``recsim-llm data`` writes (:data:`recsim_llm.catalog.download.DEFAULT_DATA_DIR`) when it
     holds ``name``; else None (ML-100K then comes from an installed recbole package)."""
     from recsim_llm.catalog.download import DEFAULT_DATA_DIR
@@ -145,7 +146,9 @@ def _data_folder(data_path: str | Path | None, name: str) -> Path | None:
     if data_path is not None:
         return Path(data_path)
     root = os.environ.get(DATA_ENV_VAR)
-    if root:
+    if root and ((Path(root) / name).is_dir() or name != "ml-100k"):
+        # ML-100K falls through to the recbole copy when the data root does not hold it, so
+        # that one root for the other datasets does not hide the bundled ML-100K.
         return Path(root) / name
     fetched = DEFAULT_DATA_DIR / name
     return fetched if fetched.is_dir() else None
