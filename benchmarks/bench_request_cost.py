@@ -3,12 +3,13 @@
 Issue 7 item 5: the work of one request should grow with the users served (m), not with the
 population (n). For every population n x served m this times, per request and per served user:
 
-* ``recorder``: :meth:`recsim_llm.analysis.recorder.DailyRecorder.on_request` (scatter-add of
-  the shown topics on the served rows), next to ``recorder_old``, the formula it replaced
-  (a ``bincount`` of length n x topics, added to the [n, topics] window: O(n T) per request);
-  ``recorder_expo_add_at`` is the exposure update alone as the recorder does it now
-  (``np.add.at`` on the [m, k] (user, topic) pairs), ``recorder_expo_served_bincount`` a
-  candidate (a bincount over the m x T cells of the served rows, then one indexed add);
+* ``recorder``: :meth:`recsim_llm.analysis.recorder.DailyRecorder.on_request` (a bincount over
+  the m x T cells of the served rows, then one indexed add), next to ``recorder_old``, the
+  formula of the pre-redesign recorder (a ``bincount`` of length n x topics, added to the
+  [n, topics] window: O(n T) per request); ``recorder_expo_add_at`` is the exposure update
+  alone as ``np.add.at`` on the [m, k] (user, topic) pairs (the first served-rows version,
+  slower than the bincount at large m), ``recorder_expo_served_bincount`` the update the
+  recorder now uses, alone;
 * ``topk``: :func:`recsim_llm.agents.base.topk_excluding` on [m, n_items] float32 scores with
   [m, 20] excluded ids, next to ``topk_old`` (the former float64 copy of the scores);
 * ``greedy``: :meth:`GreedyPolicy.rank` (relevance and top-k in blocks of ``BLOCK`` served users),
