@@ -250,7 +250,8 @@ class RecsimCallback(_callback_base()):  # type: ignore[misc]
     * ``recsim/topic_entropy`` — mean over users of the entropy (bits) of the topics of the items
       shown to them (their current episode), as the runner's exposure topic entropy.
 
-    Recorded at every rollout end (on-policy) or every ``every`` calls (off-policy).
+    Recorded at every rollout end (on-policy) or every ``every`` calls (off-policy), and
+    written at the end of training.
     """
 
     def __init__(self, every: int = 100) -> None:
@@ -325,6 +326,12 @@ class RecsimCallback(_callback_base()):  # type: ignore[misc]
     def _on_rollout_end(self) -> None:
         if isinstance(self.model, _on_policy()):
             self._record()
+
+    def _on_training_end(self) -> None:
+        # SB3 writes its logs every log_interval iterations; a short run would write none.
+        if self.served:
+            self._record()
+        self.logger.dump(self.num_timesteps)
 
     def _record(self) -> None:
         from recsim_llm.analysis.metrics import entropy_bits
