@@ -52,6 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--agent", default=None, help="skip training: replay this model.zip")
     ap.add_argument("--extra-agent", action="append", default=[],
                     help="another saved model.zip to replay next to it (e.g. an ablation)")
+    ap.add_argument("--reuse", default=None,
+                    help="headline folder of an earlier run with the same --users, --days, "
+                         "--seeds, --seed-start and --encoder: take the baselines' daily rows "
+                         "from it instead of simulating them again (they are deterministic)")
     ap.add_argument("--out", default="benchmarks/results/rl_headline")
     return ap.parse_args(argv)
 
@@ -125,10 +129,24 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.perf_counter()
     # The agent does not learn while replayed (SB3Policy.observe is a no-op); the baselines
     # keep learning online as they always do (mf retrains on its logs every day).
-    result = simulate(scen, [spec, *extra, *args.baselines], seeds)
+    to_run = [spec, *extra] if args.reuse else [spec, *extra, *args.baselines]
+    daily = simulate(scen, to_run, seeds).daily
+    if args.reuse:
+        import pandas as pd
+
+        prev = json.loads((Path(args.reuse) / "headline.json").read_text())["args"]
+        for key in ("users", "days", "seeds", "seed_start", "encoder"):
+            if prev[key] != getattr(args, key):
+                raise SystemExit(f"--reuse {args.reuse}: its {key} is {prev[key]!r}, this run's "
+                                 f"{getattr(args, key)!r}")
+        old = pd.read_csv(Path(args.reuse) / "daily.csv")
+        missing = set(args.baselines) - set(old.policy)
+        if missing:
+            raise SystemExit(f"--reuse {args.reuse} has no rows of {sorted(missing)}")
+        daily = pd.concat([daily, old[old.policy.isin(args.baselines)]], ignore_index=True)
     record["eval_seconds"] = time.perf_counter() - t1
-    result.daily.to_csv(out / "daily.csv", index=False)
-    table = per_seed(result.daily, args.users)
+    daily.to_csv(out / "daily.csv", index=False)
+    table = per_seed(daily, args.users)
     table.to_csv(out / "per_seed.csv", index=False)
     summary = table.groupby("policy")[["retention_last", "cum_clicks_per_user",
                                        "ctr_days_1_7"]].mean()
