@@ -1,4 +1,4 @@
-"""The ``recsim-llm`` command line: simulate, plot, report, envs."""
+"""The ``recsim-llm`` command line: simulate, plot, report, envs, train."""
 
 from __future__ import annotations
 
@@ -437,6 +437,81 @@ def envs() -> None:
     for env_id, kw in ENV_SPECS.items():
         typer.echo(f"{env_id}  {kw}")
     typer.echo(f"scenarios: {', '.join(scenario_names())}")
+
+
+@app.command()
+def train(
+    algo: Annotated[str, typer.Option(help="ppo | a2c | dqn | sac | td3")] = "ppo",
+    action_mode: Annotated[str | None, typer.Option(
+        help="strategy (Discrete: PPO, A2C, DQN) | scores | query (Box: PPO, A2C, SAC, TD3) "
+             "[default: strategy; query for SAC/TD3]")] = None,
+    scenario: Annotated[str, typer.Option(help="scenario name (see `recsim-llm envs`)")] =
+    "synthetic",
+    timesteps: Annotated[int, typer.Option(help="SB3 transitions (population: users x steps)")] =
+    10_000,
+    out: Annotated[Path, typer.Option(help="folder for model.zip, agent.json, train.json, tb/")]
+    = Path("runs/agent"),
+    population: Annotated[int | None, typer.Option(
+        help="train on N users at once through the population VecEnv adapter [default: the "
+             "single-user env]")] = None,
+    seed: Annotated[int, typer.Option(help="seed of SB3 and of the simulation")] = 0,
+    days: Annotated[int | None, typer.Option(help="episode horizon in days")] = None,
+    encoder: Annotated[str | None, typer.Option(
+        help="minilm (bundled), hashing[:DIM], or a local Hugging Face model folder")] = None,
+    reward: Annotated[str, typer.Option(help="base reward: click | dwell | satisfaction")] =
+    "click",
+    return_bonus: Annotated[float, typer.Option(
+        help="reward when the user comes back on a later day")] = 0.0,
+    churn_penalty: Annotated[float, typer.Option(help="penalty at the step a user churns")] =
+    0.0,
+    gamma: Annotated[float, typer.Option(help="discount per step (request)")] = 0.99,
+    hparams: Annotated[str | None, typer.Option(
+        help='SB3 keyword arguments as JSON, e.g. \'{"n_steps": 64}\'')] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="TOML/YAML file whose [scenario] table overrides ScenarioConfig keys")] = None,
+    tensorboard: Annotated[bool, typer.Option(help="TensorBoard logs in OUT/tb")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Train a Stable-Baselines3 agent on a scenario and save it to OUT (model.zip, agent.json,
+    train.json, TensorBoard logs in OUT/tb); replay it with
+    `simulate --policy sb3:OUT/model.zip`."""
+    import json
+
+    from recsim_llm.config import ConfigError
+    from recsim_llm.envs.rewards import RewardConfig
+
+    try:
+        from recsim_llm.agents.sb3 import TrainConfig
+        from recsim_llm.agents.sb3 import train as run_train
+    except ModuleNotFoundError as err:
+        _fail(f"training needs {err.name!r}: pip install 'recsim-llm[rl]'")
+    file_cfg: dict[str, Any] = _load_config_file(config) if config else {}
+    unknown = set(file_cfg) - {"scenario"}
+    if unknown:
+        _fail(f"{config}: unknown top-level table(s) {sorted(unknown)}; train reads [scenario]")
+    extra: dict[str, Any] = {}
+    if hparams:
+        try:
+            extra = json.loads(hparams)
+        except json.JSONDecodeError as err:
+            _fail(f"--hparams is not valid JSON: {err}")
+        if not isinstance(extra, dict):
+            _fail(f"--hparams must be a JSON object, got {hparams!r}")
+    try:
+        cfg = TrainConfig(algo=algo, action_mode=action_mode, scenario=scenario,
+                          timesteps=timesteps, population=population, seed=seed,
+                          horizon_days=days, encoder=encoder,
+                          reward=RewardConfig(kind=reward, return_bonus=return_bonus,
+                                              churn_penalty=churn_penalty, gamma=gamma),
+                          config=dict(file_cfg.get("scenario", {})), hparams=extra)
+        res = run_train(cfg, out, progress_bar=not quiet, tensorboard=tensorboard)
+    except (ConfigError, ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
+        _fail(str(err))
+    stats = ", ".join(f"{k} {v:.3f}" for k, v in res.stats.items())
+    typer.echo(f"trained {cfg.algo} ({cfg.action_mode}) for {res.model.num_timesteps} steps in "
+               f"{res.seconds:.1f} s; {stats}")
+    typer.echo(f"wrote {res.path} (replay: recsim-llm simulate --policy sb3:{res.path})")
+
 
 
 def main() -> None:  # pragma: no cover

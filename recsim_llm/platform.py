@@ -33,6 +33,11 @@ FloatArray = npt.NDArray[np.float32]
 
 RECENT = 20
 """clicked items remembered per user (baselines do not re-recommend them)"""
+RECENT_SKIPPED = 50
+"""shown-but-not-clicked items remembered per user (about five requests of a 10-item slate)"""
+EMA_RATE = 0.2
+"""weight of the newest request in the recent-CTR and recent-dwell averages (about the last
+five requests)"""
 
 
 def readonly(a: np.ndarray) -> np.ndarray:
@@ -141,7 +146,8 @@ class PlatformLog:
     Shapes: n = users, m = items, d = item-embedding dims, R = :data:`RECENT`.
     """
 
-    def __init__(self, n_users: int, item_emb: FloatArray, recent: int = RECENT) -> None:
+    def __init__(self, n_users: int, item_emb: FloatArray, recent: int = RECENT,
+                 skipped: int = RECENT_SKIPPED) -> None:
         n, (m, d) = n_users, item_emb.shape
         self.item_emb = item_emb
         self.clicks = np.zeros(n, np.int64)
@@ -156,6 +162,19 @@ class PlatformLog:
         """[n, R] last clicked items, a ring buffer (column ``recent_ptr % R`` is next)"""
         self.recent_ptr = np.zeros(n, np.int64)
         """[n] clicks written into ``recent`` so far"""
+        self.skipped = np.full((n, skipped), -1, np.int64)
+        """[n, S] items shown but not clicked, a ring buffer: each request writes its whole
+        slate (k columns from ``skipped_ptr % S``) with the clicked slot as -1"""
+        self.skipped_ptr = np.zeros(n, np.int64)
+        """[n] slate slots written into ``skipped`` so far"""
+        self.visit_gap = np.zeros(n, np.int64)
+        """[n] days between the user's latest visit day and the one before (0 = first visit)"""
+        self.click_ema = np.zeros(n, np.float64)
+        """[n] exponential average (weight :data:`EMA_RATE`) of click indicators per request,
+        from 0: divide by ``1 - (1 - EMA_RATE) ** requests`` for the recent CTR"""
+        self.dwell_ema = np.zeros(n, np.float64)
+        """[n] exponential average of the logged dwell of clicks, from 0 (divide by
+        ``1 - (1 - EMA_RATE) ** dwell_count``)"""
         self.session_requests = np.zeros(n, np.int64)
         """[n] requests in the current session (0 between sessions)"""
         self.last_visit_day = np.full(n, -1, np.int64)
@@ -179,10 +198,15 @@ class PlatformLog:
         m = len(self.item_impressions)
         self.item_impressions += np.bincount(fb.slates.ravel(), minlength=m)
         self.requests[u] += 1
-        new_session = self.last_visit_day[u] != fb.day
+        prev = self.last_visit_day[u]
+        new_session = prev != fb.day
         self.session_requests[u] = np.where(new_session, 1, self.session_requests[u] + 1)
         self.session_requests[u[fb.session_ended]] = 0
+        self.visit_gap[u] = np.where(new_session, np.where(prev >= 0, fb.day - prev, 0),
+                                     self.visit_gap[u])
         self.last_visit_day[u] = fb.day
+        self.click_ema[u] += EMA_RATE * (clicked - self.click_ema[u])
+        self._log_skipped(u, fb.slates, fb.positions)
         if clicked.any():
             cu, ci = u[clicked], fb.items[clicked]
             self.item_clicks += np.bincount(ci, minlength=m)
@@ -198,12 +222,29 @@ class PlatformLog:
                 self.dwell_count[cu[has]] += 1
                 np.add.at(self.item_dwell_sum, ci[has], dw[has])
                 np.add.at(self.item_dwell_count, ci[has], 1)
+                hu = cu[has]
+                self.dwell_ema[hu] += EMA_RATE * (dw[has] - self.dwell_ema[hu])
+
+    def _log_skipped(self, u: IntArray, slates: IntArray, positions: IntArray) -> None:
+        """Write each served user's slate into their ``skipped`` ring, the clicked slot as -1."""
+        m, k = slates.shape
+        size = self.skipped.shape[1]
+        if m == 0 or size == 0:
+            return
+        shown = np.where(np.arange(k) == positions[:, None], -1, slates)
+        if k > size:  # a ring smaller than a slate keeps the slate's last items
+            shown = shown[:, k - size:]
+        w = shown.shape[1]
+        cols = (self.skipped_ptr[u][:, None] + np.arange(w)) % size
+        self.skipped[u[:, None], cols] = shown
+        self.skipped_ptr[u] += w
 
     def reset_users(self, users: IntArray) -> None:
         """Forget everything logged about ``users`` (a respawned user is a new account)."""
         for name, arr in self.arrays().items():
             if not name.startswith("item_"):
-                arr[users] = -1 if name in ("last_clicked", "recent", "last_visit_day") else 0
+                arr[users] = -1 if name in ("last_clicked", "recent", "skipped",
+                                            "last_visit_day") else 0
 
     def profile(self, users: IntArray | None = None) -> FloatArray:
         """Unit-norm mean of clicked items per user, [len(users), d] (zeros without clicks)."""
@@ -415,5 +456,5 @@ class Platform:
         self._served = None
 
 
-__all__ = ["RECENT", "LoggedFeedback", "Platform", "PlatformLog", "PlatformLogView",
-           "PlatformView", "PolicyContext", "PublicCatalog", "readonly"]
+__all__ = ["EMA_RATE", "RECENT", "RECENT_SKIPPED", "LoggedFeedback", "Platform", "PlatformLog",
+           "PlatformLogView", "PlatformView", "PolicyContext", "PublicCatalog", "readonly"]

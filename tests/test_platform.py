@@ -164,3 +164,23 @@ def test_log_complete_before_day_end_callbacks(small_world: World) -> None:
         plat.serve(np.tile(np.arange(k), (n, 1)))
         served += n
     assert seen == [served]  # every request of day 0 was logged when the day ended
+
+
+def test_skipped_ring_visit_gap_and_recent_averages() -> None:
+    """The history the RL observation encodes: shown-not-clicked items (the clicked slot is a
+    hole), the gap between visit days, and bias-corrected recent CTR."""
+    from recsim_llm.platform import EMA_RATE
+
+    h = PlatformLog(2, EMB, skipped=5)
+    h.update(fb(0, [0, 1], [[0, 1], [2, 3]], [1, -1]))
+    np.testing.assert_array_equal(h.skipped[0], [0, -1, -1, -1, -1])  # item 1 was clicked
+    np.testing.assert_array_equal(h.skipped[1], [2, 3, -1, -1, -1])
+    for item in (4, 5):
+        h.update(fb(3, [1], [[item, 0]], [-1]))
+    np.testing.assert_array_equal(h.skipped[1], [0, 3, 4, 0, 5])  # wrapped: newest 5 slots
+    assert h.skipped_ptr[1] == 6 and h.visit_gap[1] == 3 and h.visit_gap[0] == 0
+    a = EMA_RATE
+    assert h.click_ema[0] == pytest.approx(a)
+    assert h.click_ema[1] == 0.0
+    h.reset_users(np.array([1]))
+    assert (h.skipped[1] == -1).all() and h.skipped_ptr[1] == 0 and h.visit_gap[1] == 0

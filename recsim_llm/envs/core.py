@@ -1,7 +1,7 @@
-"""What both environment faces share: building the world from keyword arguments, rewards.
+"""What both environment faces share: building the world from keyword arguments.
 
 Both faces step a :class:`~recsim_llm.platform.Platform` — the core the runner drives too — and
-build observations from its view only.
+build observations from its view only; rewards are in :mod:`recsim_llm.envs.rewards`.
 """
 
 from __future__ import annotations
@@ -9,18 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from recsim_llm.config import ScenarioConfig, merge_config
-from recsim_llm.platform import LoggedFeedback
 from recsim_llm.scenarios import build_world
-from recsim_llm.simulator import Feedback, World
+from recsim_llm.simulator import World
 from recsim_llm.text import TextEncoder
-
-REWARDS = ("click", "satisfaction", "dwell")
-"""``click``: 1 per click; ``dwell``: the logged dwell signal of a click (0 without one: what
-a platform can measure); ``satisfaction``: the simulator's hidden realised satisfaction (a
-training signal only a simulator can give; the policy never observes it)"""
 
 
 def env_world(*, world: World | None, config: ScenarioConfig | dict | None,
@@ -50,17 +42,3 @@ def env_world(*, world: World | None, config: ScenarioConfig | dict | None,
     cfg = merge_config(base, config if isinstance(config, dict) else None, tops)
     return build_world(cfg, world_seed, data_path=data_path,
                        encoder=None if isinstance(encoder, str) else encoder)
-
-
-def rewards_of(kind: str, fb: Feedback, logged: LoggedFeedback) -> np.ndarray:
-    """Reward of each served user, shape [m]."""
-    if kind == "click":
-        return logged.clicked.astype(np.float64)
-    if kind == "dwell":
-        return np.where(logged.clicked, np.nan_to_num(logged.dwell, nan=0.0), 0.0)
-    return np.asarray(fb.satisfaction, np.float64)
-
-
-def check_reward(kind: str) -> None:
-    if kind not in REWARDS:
-        raise ValueError(f"reward must be one of {REWARDS}, got {kind!r}")

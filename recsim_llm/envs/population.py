@@ -11,10 +11,11 @@ from gymnasium.vector.utils import batch_space
 
 from recsim_llm.config import ScenarioConfig
 from recsim_llm.envs.actions import make_action_mode
-from recsim_llm.envs.core import check_reward, env_world, rewards_of
+from recsim_llm.envs.core import env_world
 from recsim_llm.envs.observation import observation_space, observe, refresh
+from recsim_llm.envs.rewards import RewardConfig, reward_config, step_rewards
 from recsim_llm.envs.spaces import SlateSpace
-from recsim_llm.platform import Platform, PolicyContext
+from recsim_llm.platform import LoggedFeedback, Platform, PolicyContext
 from recsim_llm.simulator import World
 from recsim_llm.text import TextEncoder
 
@@ -29,8 +30,12 @@ class PopulationEnv(VectorEnv):
     (:class:`~recsim_llm.platform.Platform`) as ``SingleUserEnv`` and the runner.
 
     ## Observation Space
-    ``Box(-1, 1, (num_envs, 2 d + 6), float32)``, one row per user as in ``SingleUserEnv``: a
-    pure function of the platform view (:mod:`recsim_llm.envs.observation`).
+    ``Box(-1, 1, (num_envs, 2 d + 10), float32)``, one row per user as in ``SingleUserEnv``: a
+    pure function of the platform view (:mod:`recsim_llm.envs.observation`) — pooled
+    text-encoder embeddings of the user's recent clicked and recent skipped items, and ten
+    counters (served now, session request index, day, days since the last visit, visit gap,
+    recent and lifetime CTR, clicks, recent dwell, catalog share). After a step only the
+    served users' pooled blocks are recomputed.
 
     ## Action Space
     One row per user of the mode's single-user space (:mod:`recsim_llm.envs.actions`):
@@ -41,8 +46,12 @@ class PopulationEnv(VectorEnv):
     user and the slot. ``action_space.sample()`` yields valid actions only.
 
     ## Rewards
-    Per served user: a click (``reward="click"``), the logged dwell signal of a click
-    (``"dwell"``) or the hidden realised satisfaction (``"satisfaction"``); 0 for masked users.
+    ``reward``: a :class:`~recsim_llm.envs.rewards.RewardConfig`, its kind name or a dict.
+    Per served user the base reward: a click (default ``"click"``), the logged dwell signal of
+    a click (``"dwell"``) or the hidden realised satisfaction (``"satisfaction"``); 0 for
+    masked users. Long-term terms: ``return_bonus`` for each user whose session at the next
+    step is on a later day than their previous visit (paid at the step at whose end the day
+    turned), ``-churn_penalty`` at the step in which a user churns.
 
     ## Episode End
     ``terminated[u]`` is True exactly once, at the step in which user u churns; the user then
@@ -75,19 +84,20 @@ class PopulationEnv(VectorEnv):
     def __init__(self, num_envs: int | None = None, scenario: str | None = None,
                  config: ScenarioConfig | dict | None = None,
                  encoder: TextEncoder | str | None = None, data_path: str | Path | None = None,
-                 world_seed: int = 0, reward: str = "click", action_mode: str = "slate",
+                 world_seed: int = 0,
+                 reward: RewardConfig | str | dict[str, Any] = "click", action_mode: str = "slate",
                  strategies: list[str] | tuple[str, ...] | None = None,
                  query_dim: int | None = None, horizon_days: int | None = None,
                  slate_size: int | None = None, embedding_dim: int | None = None,
                  world: World | None = None, render_mode: str | None = None) -> None:
-        check_reward(reward)
+        self.reward = reward_config(reward)
         if render_mode is not None:
             raise ValueError(f"PopulationEnv has no render modes, got {render_mode!r}")
         self.world = env_world(world=world, config=config, scenario=scenario, encoder=encoder,
                                data_path=data_path, world_seed=world_seed, n_users=num_envs,
                                horizon_days=horizon_days, slate_size=slate_size,
                                embedding_dim=embedding_dim)
-        self.cfg, self.reward_kind = self.world.cfg, reward
+        self.cfg, self.reward_kind = self.world.cfg, self.reward.kind
         self.num_envs = self.world.n_users
         self.platform: Platform | None = None
         self.mode = make_action_mode(action_mode, PolicyContext.of(self.world),
@@ -102,6 +112,8 @@ class PopulationEnv(VectorEnv):
         else:
             self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._churned = np.zeros(self.num_envs, bool)
+        self.last_logged: LoggedFeedback | None = None
+        """what the platform logged at the last step (read by the training callbacks)"""
 
     @property
     def sim(self) -> Any:
@@ -157,10 +169,10 @@ class PopulationEnv(VectorEnv):
         view = self.platform.view()
         slates = self.mode.to_slates(acts[view.users], view)
         fb, logged = self.platform.serve(slates)
-        rewards = np.zeros(self.num_envs, np.float64)
-        rewards[fb.users] = rewards_of(self.reward_kind, fb, logged)
         churned = self.platform.sim.state.churned
         terminated = churned & ~self._churned          # True once, at the churning step
+        rewards = step_rewards(self.reward, fb, logged, self.platform, terminated)
+        self.last_logged = logged
         self._churned = churned.copy()
         truncated = np.full(self.num_envs, self.platform.done) & ~churned
         self._sync_spaces()

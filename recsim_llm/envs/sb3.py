@@ -12,6 +12,7 @@ SB3 one transition per user:
 * at the horizon every slot ends (``TimeLimit.truncated`` for those who did not churn on that
   step) and the whole population starts a new run (a new simulation seed drawn from the env's
   generator);
+* ``infos[i]["day"]`` is the day on which slot i's episode ended (churn or horizon);
 * users outside a session at a step are stepped too, as SB3 needs: their action is ignored,
   their reward is 0 and their observation shows the elapsed day and the session counter, so
   the value of waiting for the next visit is learnable.
@@ -80,15 +81,19 @@ class PopulationVecEnv(VecEnv):
         dones = terminated | truncated
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if self.env.platform.done:
+            day = self.env.platform.sim.day
             for i in range(self.num_envs):  # once per horizon, not per step
                 infos[i]["terminal_observation"] = obs[i]
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i])
+                infos[i]["day"] = day
             dones[:] = True
             obs = np.asarray(self.reset())
         elif terminated.any():
             ended = np.flatnonzero(terminated)
-            for i in ended.tolist():
-                infos[i]["terminal_observation"] = obs[i].copy()
+            day = self.env.platform.sim.day
+            for j in ended.tolist():  # users who churned in this step
+                infos[j]["terminal_observation"] = obs[j].copy()
+                infos[j]["day"] = day
             self.env.respawn(ended)
             obs = self.env._obs.copy()
         self._obs = obs

@@ -11,8 +11,9 @@ import numpy as np
 
 from recsim_llm.config import ScenarioConfig
 from recsim_llm.envs.actions import make_action_mode
-from recsim_llm.envs.core import check_reward, env_world, rewards_of
+from recsim_llm.envs.core import env_world
 from recsim_llm.envs.observation import observation_space, observe
+from recsim_llm.envs.rewards import RewardConfig, reward_config, step_rewards
 from recsim_llm.envs.spaces import SlateSpace
 from recsim_llm.platform import Platform, PolicyContext
 from recsim_llm.simulator import Simulator, SlateError, World
@@ -42,9 +43,13 @@ class SingleUserEnv(gym.Env):
     back pass inside a step.
 
     ## Observation Space
-    ``Box(-1, 1, (2 d + 6,), float32)``: the user's click profile and last clicked item (item
-    embeddings) and six scaled counters; see :mod:`recsim_llm.envs.observation`. The true
-    interest, fatigue and item quality are never observed.
+    ``Box(-1, 1, (2 d + 10,), float32)``, a pure function of the platform's view: the user's
+    history encoded by the text encoder — the pooled embeddings (encoder vectors of the item
+    texts) of the last 20 clicked items and of the last 50 items shown and not clicked — and
+    ten scaled counters: served now, request index in the session, day, days since the last
+    visit, gap before the latest visit, recent and lifetime CTR, clicks, recent logged dwell,
+    catalog share available. Layout in :mod:`recsim_llm.envs.observation`. The true interest,
+    fatigue, satisfaction, appeal and value are never observed.
 
     ## Action Space
     Chosen with ``action_mode`` (:mod:`recsim_llm.envs.actions`):
@@ -63,9 +68,14 @@ class SingleUserEnv(gym.Env):
     ``action_space.sample()`` yields valid actions only (slates among the available items).
 
     ## Rewards
-    ``reward="click"``: 1 for a click, 0 otherwise. ``"dwell"``: the logged dwell signal of a
-    click (0 otherwise). ``"satisfaction"``: the hidden realised satisfaction of the consumed
-    item (``no_click_satisfaction`` when nothing is clicked).
+    ``reward`` is a :class:`~recsim_llm.envs.rewards.RewardConfig` (or its ``kind`` name, or a
+    dict of its fields). Default: clicks per request (1 for a click, 0 otherwise). Other base
+    kinds: ``"dwell"``, the logged dwell signal of a click (0 otherwise); ``"satisfaction"``,
+    the hidden realised satisfaction of the consumed item (``no_click_satisfaction`` when
+    nothing is clicked). Long-term terms: ``return_bonus`` is added at the step that ends a
+    session when the user comes back on a later day (the absent days pass inside that step),
+    ``churn_penalty`` subtracted at the step in which the user churns. ``gamma`` (the discount
+    SB3 trains with) is part of the same configuration.
 
     ## Episode End
     Terminated when the user churns (absent ``churn_after_days`` days in a row); truncated at
@@ -87,19 +97,20 @@ class SingleUserEnv(gym.Env):
 
     def __init__(self, scenario: str | None = None, config: ScenarioConfig | dict | None = None,
                  encoder: TextEncoder | str | None = None, data_path: str | Path | None = None,
-                 user: int | None = None, world_seed: int = 0, reward: str = "click",
+                 user: int | None = None, world_seed: int = 0,
+                 reward: RewardConfig | str | dict[str, Any] = "click",
                  action_mode: str = "slate", strategies: list[str] | tuple[str, ...] | None = None,
                  query_dim: int | None = None, horizon_days: int | None = None,
                  slate_size: int | None = None, embedding_dim: int | None = None,
                  world: World | None = None, render_mode: str | None = None) -> None:
-        check_reward(reward)
+        self.reward = reward_config(reward)
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self.world = env_world(world=world, config=config, scenario=scenario, encoder=encoder,
                                data_path=data_path, world_seed=world_seed,
                                horizon_days=horizon_days, slate_size=slate_size,
                                embedding_dim=embedding_dim)
-        self.cfg, self.reward_kind = self.world.cfg, reward
+        self.cfg, self.reward_kind = self.world.cfg, self.reward.kind
         self.render_mode = render_mode
         if user is not None and not 0 <= user < self.world.n_users:
             raise ValueError(f"user must be in [0, {self.world.n_users}), got {user}")
@@ -174,8 +185,9 @@ class SingleUserEnv(gym.Env):
             fb, logged = self.platform.serve(slates)
         except SlateError as err:
             raise SlateError(str(err).replace("user 0", f"user {self.user}")) from None
-        reward = float(rewards_of(self.reward_kind, fb, logged)[0])
         terminated = bool(self.platform.sim.state.churned[0])
+        reward = float(step_rewards(self.reward, fb, logged, self.platform,
+                                    np.array([terminated]))[0])
         truncated = bool(self.platform.done and not terminated)
         self._sync_space()
         return self._observe(), reward, terminated, truncated, self._info(fb, logged)

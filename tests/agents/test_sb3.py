@@ -13,9 +13,10 @@ from stable_baselines3 import PPO
 import recsim_llm  # noqa: F401
 from recsim_llm.agents.base import PolicyError
 from recsim_llm.agents.registry import make_policy
-from recsim_llm.agents.sb3 import SB3Policy, save_agent
-from recsim_llm.config import ScenarioConfig, merge_config
+from recsim_llm.agents.sb3 import SB3Policy, TrainConfig, save_agent, train
+from recsim_llm.config import ConfigError, ScenarioConfig, merge_config
 from recsim_llm.envs.observation import observe
+from recsim_llm.platform import PolicyContext
 from recsim_llm.runner import simulate
 
 ID = "recsim_llm/SyntheticUsersFast-v0"
@@ -76,3 +77,144 @@ def test_missing_files_are_clear_errors(tmp_path: Path, agent: Path) -> None:
         make_policy(f"sb3:{lonely}")
     with pytest.raises(ValueError, match="needs the saved model"):
         make_policy("sb3")
+
+
+# --------------------------------------------------------------------------- training
+
+TINY = {"catalog": {"n_items": 60}, "population": {"n_users": 30}}
+
+
+def _weights(model) -> list[np.ndarray]:
+    return [p.detach().numpy().copy() for p in model.policy.parameters()]
+
+
+@pytest.mark.parametrize("population", [None, 12])
+def test_same_seed_same_weights(population: int | None) -> None:
+    """As SB3's own tests: same seed, same trained weights on CPU (and a different seed
+    differs); on the single-user env and through the population adapter."""
+    def run(seed: int):
+        cfg = TrainConfig(algo="ppo", encoder="hashing:32", timesteps=96, seed=seed,
+                          population=population, horizon_days=3, config=TINY,
+                          reward={"return_bonus": 1.0, "churn_penalty": 1.0},
+                          hparams={"n_steps": 32 if population is None else 4,
+                                   "batch_size": 16})
+        return _weights(train(cfg, tensorboard=False).model)
+
+    a, b, c = run(0), run(0), run(1)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert any(not np.array_equal(x, z) for x, z in zip(a, c, strict=True))
+
+
+@pytest.mark.parametrize(("kw", "pattern"), [
+    ({"algo": "reinforce"}, r"unknown algorithm 'reinforce'; valid algorithms"),
+    ({"algo": "dqn", "action_mode": "query"}, r"DQN cannot act in the 'query' mode \(a Box"),
+    ({"algo": "dqn", "action_mode": "scores"}, r"DQN cannot act in the 'scores' mode"),
+    ({"algo": "sac", "action_mode": "strategy"}, r"SAC cannot act in the 'strategy' mode \(a "
+                                                 r"Discrete"),
+    ({"algo": "td3", "action_mode": "strategy"}, r"TD3 cannot act in the 'strategy' mode"),
+    ({"algo": "ppo", "action_mode": "slate"}, r"PPO cannot act in the 'slate' mode"),
+    ({"algo": "ppo", "action_mode": "lists"}, r"unknown action mode 'lists'"),
+    ({"scenario": "netflix"}, r"TrainConfig.scenario must be one of"),
+    ({"timesteps": 0}, r"TrainConfig.timesteps must be an integer >= 1"),
+    ({"population": 1}, r"TrainConfig.population must be None or an integer >= 2"),
+    ({"hparams": {"gamma": 0.5}}, r"reward.gamma"),
+])
+def test_bad_training_configurations(kw: dict, pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        TrainConfig(**kw)
+
+
+def test_unknown_hyperparameter_is_a_config_error(tmp_path: Path) -> None:
+    cfg = TrainConfig(encoder="hashing:32", timesteps=8, config=TINY, horizon_days=2,
+                      hparams={"n_stepz": 4})
+    with pytest.raises(ConfigError, match="n_stepz"):
+        train(cfg, tmp_path, tensorboard=False)
+
+
+def test_missing_tensorboard_is_a_clear_message(tmp_path: Path, monkeypatch) -> None:
+    import recsim_llm.agents.sb3 as mod
+
+    monkeypatch.setattr(mod, "tensorboard_available", lambda: False)
+    cfg = TrainConfig(encoder="hashing:32", timesteps=8, config=TINY, horizon_days=2)
+    with pytest.raises(RuntimeError, match=r"needs the 'tensorboard' package.*--no-tensorboard"):
+        train(cfg, tmp_path)
+
+
+def test_agent_of_another_scenario_or_encoder_is_refused(agent: Path) -> None:
+    import dataclasses
+
+    from recsim_llm.scenarios import build_world
+
+    cfg = merge_config(ScenarioConfig(encoder="hashing:64", horizon_days=2), SMALL)
+    ctx = PolicyContext.of(build_world(cfg, 0))
+    pol = SB3Policy(agent)
+    pol.check_params(ctx)  # the scenario it was trained on
+    other = dataclasses.replace(ctx, catalog=dataclasses.replace(ctx.catalog,
+                                                                 source="/data/ml-100k"))
+    with pytest.raises(PolicyError, match=r"trained on scenario 'synthetic' \(catalog "
+                                          r"'synthetic'\), this run's catalog is '/data/ml-100k'"):
+        pol.check_params(other)
+    with pytest.raises(PolicyError, match="trained with the encoder"):
+        pol.check_params(dataclasses.replace(ctx, encoder_identity="minilm+pca64"))
+    bigger = merge_config(cfg, {"catalog": {"n_items": 80}})
+    with pytest.raises(PolicyError, match=r"catalog of 60 items \(query mode\).* has 80"):
+        pol.check_params(PolicyContext.of(build_world(bigger, 0)))
+
+
+def test_cli_train_then_simulate_next_to_greedy(tmp_path: Path) -> None:
+    """`recsim-llm train` writes the model, its configuration and TensorBoard scalars
+    (retention, topic entropy); `simulate --policy sb3:DIR/model.zip --policy greedy` replays
+    it on the same seeds."""
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from recsim_llm.cli import app
+
+    toml = tmp_path / "small.toml"
+    toml.write_text("[scenario.catalog]\nn_items = 60\n[scenario.population]\nn_users = 30\n")
+    out = tmp_path / "agent"
+    cli = CliRunner()
+    res = cli.invoke(app, ["train", "--algo", "a2c", "--action-mode", "strategy", "--scenario",
+                           "synthetic", "--timesteps", "160", "--population", "16", "--days",
+                           "3", "--encoder", "hashing:32", "--config", str(toml), "--out",
+                           str(out), "--seed", "1", "--return-bonus", "1", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert {"model.zip", "agent.json", "train.json", "tb"} <= {p.name for p in out.iterdir()}
+    info = json.loads((out / "train.json").read_text())
+    assert info["train"]["algo"] == "a2c" and info["train"]["reward"]["return_bonus"] == 1.0
+    assert info["scenario_config"]["catalog"]["n_items"] == 60
+    assert info["timesteps_done"] >= 160
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ev = EventAccumulator(str(next((out / "tb").iterdir())))
+    ev.Reload()
+    assert {"recsim/retention", "recsim/topic_entropy", "recsim/ctr"} <= set(ev.Tags()["scalars"])
+
+    run = tmp_path / "run"
+    res = cli.invoke(app, ["simulate", "--policy", f"sb3:{out / 'model.zip'}", "--policy",
+                           "greedy", "--days", "3", "--seeds", "2", "--encoder", "hashing:32",
+                           "--config", str(toml), "--out", str(run), "--quiet"])
+    assert res.exit_code == 0, res.output
+    daily = pd.read_csv(run / "daily.csv")
+    assert set(daily.policy) == {f"sb3:{out / 'model.zip'}", "greedy"} and len(daily) == 12
+    first = daily[daily.day == 1].groupby("policy").active_users.apply(list)
+    assert first.iloc[0] == first.iloc[1]  # paired seeds: the same users on day 1
+
+
+def test_cli_train_bad_input(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from recsim_llm.cli import app
+
+    cli = CliRunner()
+    for args, msg in ((["--algo", "dqn", "--action-mode", "query"], "DQN cannot act"),
+                      (["--algo", "sac", "--action-mode", "strategy"], "SAC cannot act"),
+                      (["--algo", "ddpg"], "unknown algorithm 'ddpg'"),
+                      (["--hparams", "{bad"], "--hparams is not valid JSON"),
+                      (["--gamma", "2"], "RewardConfig.gamma must be in")):
+        res = cli.invoke(app, ["train", *args, "--timesteps", "8", "--out", str(tmp_path)])
+        assert res.exit_code == 2 and msg in res.output, res.output

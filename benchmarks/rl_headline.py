@@ -1,0 +1,168 @@
+"""Headline: an SB3 agent trained for long-term return vs myopic rankers, over 120 days.
+
+1. Trains an agent on the synthetic scenario's population through the SB3 ``VecEnv`` adapter
+   (:func:`recsim_llm.agents.sb3.train`) with the reward ``clicks + return_bonus * [comes back
+   on a later day] - churn_penalty * [churns]``, on the world of ``--world-seed``.
+2. Replays it frozen (deterministic actions) with the runner next to the baselines on held-out
+   worlds (seeds ``--seed-start`` ...; every policy meets the same users and draws on a seed).
+3. Reports, per policy, retention on the last day and cumulative clicks per initial user
+   (sum over days of ``clicks_per_active_user * active_users`` / users), and the agent's paired
+   differences against each baseline with a 95 % t interval over seeds (scipy).
+
+Usage (what docs/rl_agents.md ran)::
+
+    python benchmarks/rl_headline.py --users 500 --days 120 --seeds 5 --timesteps 300000 \
+        --train-days 30 --return-bonus 1 --churn-penalty 5 --out benchmarks/results/rl_headline
+
+A benchmark script, not a test: nothing in it names a policy to favour, and the numbers are
+whatever the run gives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--users", type=int, default=500)
+    ap.add_argument("--days", type=int, default=120, help="evaluation horizon")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seed-start", type=int, default=101, help="first held-out world seed")
+    ap.add_argument("--encoder", default="hashing:64")
+    ap.add_argument("--algo", default="ppo")
+    ap.add_argument("--mode", default="strategy")
+    ap.add_argument("--timesteps", type=int, default=300_000)
+    ap.add_argument("--train-days", type=int, default=30, help="training episode horizon")
+    ap.add_argument("--train-users", type=int, default=None, help="default: --users")
+    ap.add_argument("--world-seed", type=int, default=0, help="world the agent trains on")
+    ap.add_argument("--reward", default="click")
+    ap.add_argument("--return-bonus", type=float, default=1.0)
+    ap.add_argument("--churn-penalty", type=float, default=5.0)
+    ap.add_argument("--gamma", type=float, default=0.99)
+    ap.add_argument("--hparams", default="{}", help="SB3 keyword arguments (JSON)")
+    ap.add_argument("--baselines", nargs="+", default=["greedy", "mf"])
+    ap.add_argument("--agent", default=None, help="skip training: replay this model.zip")
+    ap.add_argument("--extra-agent", action="append", default=[],
+                    help="another saved model.zip to replay next to it (e.g. an ablation)")
+    ap.add_argument("--reuse", default=None,
+                    help="headline folder of an earlier run with the same --users, --days, "
+                         "--seeds, --seed-start and --encoder: take the baselines' daily rows "
+                         "from it instead of simulating them again (they are deterministic)")
+    ap.add_argument("--out", default="benchmarks/results/rl_headline")
+    return ap.parse_args(argv)
+
+
+def per_seed(daily, n_users: int):
+    """[policy, seed] rows: retention on the last day, cumulative clicks per initial user."""
+    import numpy as np
+
+    d = daily.copy()
+    d["clicks"] = np.nan_to_num(d["clicks_per_active_user"]) * d["active_users"]
+    last = d["day"].max()
+    g = d.groupby(["policy", "seed"])
+    out = g["clicks"].sum().div(n_users).rename("cum_clicks_per_user").to_frame()
+    out["retention_last"] = d[d["day"] == last].set_index(["policy", "seed"])["retention"]
+    out["ctr_days_1_7"] = d[d["day"] <= 7].groupby(["policy", "seed"])["ctr"].mean()
+    return out.reset_index()
+
+
+def paired(table, metric: str, a: str, b: str) -> dict:
+    import numpy as np
+    from scipy import stats
+
+    wa = table[table.policy == a].set_index("seed")[metric]
+    wb = table[table.policy == b].set_index("seed")[metric]
+    diff = (wa - wb).dropna().to_numpy()
+    n = len(diff)
+    mean = float(diff.mean())
+    if n > 1 and diff.std(ddof=1) > 0:
+        half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n))
+        p = float(stats.ttest_rel(wa.loc[wb.index], wb).pvalue)
+    else:
+        half, p = 0.0, float("nan")
+    return {"metric": metric, "a": a, "b": b, "n": n, "mean_diff": mean,
+            "lo": mean - half, "hi": mean + half, "p_value": p,
+            "excludes_zero": bool(mean - half > 0 or mean + half < 0)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from recsim_llm.agents.sb3 import TrainConfig, train
+    from recsim_llm.config import ScenarioConfig, merge_config
+    from recsim_llm.runner import simulate
+
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    record: dict = {"args": vars(args), "load_start": os.getloadavg()}
+    t0 = time.perf_counter()
+    if args.agent is None:
+        cfg = TrainConfig(algo=args.algo, action_mode=args.mode, scenario="synthetic",
+                          timesteps=args.timesteps, population=args.train_users or args.users,
+                          seed=0, world_seed=args.world_seed, horizon_days=args.train_days,
+                          encoder=args.encoder,
+                          reward={"kind": args.reward, "return_bonus": args.return_bonus,
+                                  "churn_penalty": args.churn_penalty, "gamma": args.gamma},
+                          hparams=json.loads(args.hparams))
+        res = train(cfg, out / "agent", progress_bar=True)
+        agent = res.path
+        record["train_seconds"] = res.seconds
+        record["train_stats"] = res.stats
+        print(f"trained in {res.seconds:.0f} s: {res.stats}")
+    else:
+        agent = Path(args.agent)
+    spec = f"sb3:{agent}"
+    extra = [f"sb3:{p}" for p in args.extra_agent]
+    scen = merge_config(ScenarioConfig(encoder=args.encoder, horizon_days=args.days),
+                        {"population": {"n_users": args.users}})
+    seeds = list(range(args.seed_start, args.seed_start + args.seeds))
+    t1 = time.perf_counter()
+    # The agent does not learn while replayed (SB3Policy.observe is a no-op); the baselines
+    # keep learning online as they always do (mf retrains on its logs every day).
+    to_run = [spec, *extra] if args.reuse else [spec, *extra, *args.baselines]
+    daily = simulate(scen, to_run, seeds).daily
+    if args.reuse:
+        import pandas as pd
+
+        prev = json.loads((Path(args.reuse) / "headline.json").read_text())["args"]
+        for key in ("users", "days", "seeds", "seed_start", "encoder"):
+            if prev[key] != getattr(args, key):
+                raise SystemExit(f"--reuse {args.reuse}: its {key} is {prev[key]!r}, this run's "
+                                 f"{getattr(args, key)!r}")
+        old = pd.read_csv(Path(args.reuse) / "daily.csv")
+        missing = set(args.baselines) - set(old.policy)
+        if missing:
+            raise SystemExit(f"--reuse {args.reuse} has no rows of {sorted(missing)}")
+        daily = pd.concat([daily, old[old.policy.isin(args.baselines)]], ignore_index=True)
+    record["eval_seconds"] = time.perf_counter() - t1
+    daily.to_csv(out / "daily.csv", index=False)
+    table = per_seed(daily, args.users)
+    table.to_csv(out / "per_seed.csv", index=False)
+    summary = table.groupby("policy")[["retention_last", "cum_clicks_per_user",
+                                       "ctr_days_1_7"]].mean()
+    print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
+    comps = []
+    for other in [*extra, *args.baselines]:
+        for metric in ("retention_last", "cum_clicks_per_user"):
+            c = paired(table, metric, spec, other)
+            comps.append(c)
+            print(f"{metric:20s} agent - {other:12s} {c['mean_diff']:+.4f} "
+                  f"[{c['lo']:+.4f}, {c['hi']:+.4f}] n={c['n']} p={c['p_value']:.3g}")
+    record.update(summary=summary.reset_index().to_dict("records"), comparisons=comps,
+                  total_seconds=time.perf_counter() - t0, load_end=os.getloadavg())
+    (out / "headline.json").write_text(json.dumps(record, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
