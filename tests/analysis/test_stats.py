@@ -356,7 +356,7 @@ def test_metric_info() -> None:
     assert S.metric_info("exposure_share:independent").label == "Exposure share: independent"
     assert S.metric_info("some_new_metric").label == "Some new metric"
     assert S.metric_info("disparity:independent").label == "Exposure / merit: independent"
-    assert S.metric_info("merit_share:major").unit == "share of total item quality"
+    assert S.metric_info("merit_share:major").unit == "share of total item merit (value in [0, 1])"
 
 
 # --------------------------------------------------------------------------- issue 7/12: scipy

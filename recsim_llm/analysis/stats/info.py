@@ -99,7 +99,8 @@ _INFO = {m.name: m for m in (
 
 _PREFIXED = {
     EXPOSURE_PREFIX: ("Exposure share: {}", "share of impressions", 0.0, 1.0),
-    "merit_share:": ("Merit share: {}", "share of total item quality", 0.0, 1.0),
+    "merit_share:": ("Merit share: {}", "share of total item merit (value in [0, 1])", 0.0,
+                     1.0),
     "disparity:": ("Exposure / merit: {}", "exposure share / merit share (1 = fair)", 0.0, None),
 }
 
