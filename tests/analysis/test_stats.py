@@ -424,9 +424,14 @@ def test_nonnegative_amounts_and_scores_stay_in_range() -> None:
     c = S.curve_with_ci(d, "topic_entropy").iloc[0]
     assert c["lo"] > 0  # log scale: positive
     d = make_daily({("p", 0): [-0.95], ("p", 1): [-0.5], ("p", 2): [0.9]},
+                   metric="interest_homogenization")
+    c = S.curve_with_ci(d, "interest_homogenization").iloc[0]
+    assert -1 < c["lo"] and c["hi"] < 1
+    # realised satisfaction has no bound (taste + value + Gaussian noise): above 1 is valid
+    d = make_daily({("p", 0): [1.1], ("p", 1): [0.9], ("p", 2): [1.3]},
                    metric="mean_satisfaction")
     c = S.curve_with_ci(d, "mean_satisfaction").iloc[0]
-    assert -1 < c["lo"] and c["hi"] < 1
+    assert c["lo"] < 1.1 < c["hi"]
 
 
 def test_value_outside_a_metrics_range_is_refused() -> None:
