@@ -28,11 +28,14 @@ SMALL = {"encoder": "hashing:32", "population.n_users": 50, "catalog.n_items": 6
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Point the embedding cache at a session tmp dir (restored afterwards), and keep torch on
-    one thread: the test box is shared and two OpenMP threads on two cores crawl."""
+    """Point the embedding cache and SB3's default log folder at session tmp dirs, and keep
+    torch on one thread: the test box is shared and two OpenMP threads on two cores crawl."""
     path = tmp_path_factory.mktemp("embedding_cache")
     old = os.environ.get(CACHE_ENV_VAR)
     os.environ[CACHE_ENV_VAR] = str(path)
+    # SB3 makes an (empty) /tmp/SB3-<time> folder at every learn() without a logger folder;
+    # SB3_LOGDIR is where it makes it instead
+    os.environ.setdefault("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3_logs")))
     try:
         import torch
         torch.set_num_threads(1)
