@@ -19,7 +19,7 @@ process-CPU-second terms (numba runs 2 threads, so its CPU figure counts both).
 It also measures the memory per user: the bytes of every per-user array of the simulator
 state, the platform log and the env's observation buffer (``nbytes`` of the arrays as
 allocated, divided by n), and the process's resident-memory growth when an env of
-``--sweep-users`` users is built and reset.
+the largest ``--n-users`` is built and reset.
 
 Writes JSON (``--out``) and a PNG plot next to it.
 
@@ -48,8 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1e3/1e4 users, 0.3 s per impl, 1 repetition, no sweeps")
     ap.add_argument("--n-users", type=int, nargs="+", default=[1_000, 10_000, 100_000])
-    ap.add_argument("--slates", type=int, nargs="+", default=[5, 10, 20])
-    ap.add_argument("--dims", type=int, nargs="+", default=[32, 64, 128, 384])
+    ap.add_argument("--slates", type=int, nargs="*", default=[5, 10, 20])
+    ap.add_argument("--dims", type=int, nargs="*", default=[32, 64, 128, 384])
     ap.add_argument("--sweep-users", type=int, default=100_000,
                     help="population of the slate-size and dimension sweeps")
     ap.add_argument("--n-items", type=int, default=1000)
@@ -58,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="minimum timed seconds per impl and repetition")
     ap.add_argument("--days", type=int, default=3, help="simulated days per episode")
     ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions (median)")
+    ap.add_argument("--report", metavar="JSON",
+                    help="print the markdown table of a result file and exit")
     args = ap.parse_args(argv)
     if args.quick:
         args.n_users, args.slates, args.dims = [1_000, 10_000], [], []
@@ -207,8 +209,27 @@ def plot(records: list[dict], path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def markdown(data: dict) -> str:
+    """The records of a result file as the markdown table of ``docs/benchmarks.md``."""
+    lines = ["| sweep | n_users | d | k | impl | user-steps/s (wall, median) | per CPU-s "
+             "| numba / numpy | / floor | load (1 min) |", "|---|---:|---:|---:|---|---:|---:|"
+             "---:|---:|---:|"]
+    for r in data["results"]:
+        sp = f"{r['speedup_vs_numpy']:.2f}x" if "speedup_vs_numpy" in r else ""
+        fl = f"{r['ratio_to_floor']:.2f}" if "ratio_to_floor" in r else ""
+        lines.append(f"| {r['sweep']} | {r['n_users']:,} | {r['dim']} | {r['slate_size']} | "
+                     f"{r['impl']} | {r['user_steps_per_s']:,.0f} | "
+                     f"{r['user_steps_per_cpu_s']:,.0f} | {sp} | {fl} | "
+                     f"{r['load_average'][0]:.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        with open(args.report) as fh:
+            print(markdown(json.load(fh)))
+        return 0
     import numba
     import numpy as np
     from _common import machine_info
@@ -223,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         records += measure(args.sweep_users, 64, k, args, "slate")
     for d in args.dims:
         records += measure(args.sweep_users, d, 10, args, "dim")
-    mem = memory_per_user(min(args.sweep_users, max(args.n_users)), 64, 10, args.n_items)
+    mem = memory_per_user(max(args.n_users), 64, 10, args.n_items)
     print("memory per user:", json.dumps(mem, indent=1))
     out = {"benchmark": "population throughput, numpy vs numba kernel (slates given)",
            "command": " ".join(["python", *(sys.argv if argv is None else ["throughput", *argv])]),

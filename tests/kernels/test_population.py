@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from recsim_llm.config import ConfigError, override
+from recsim_llm.config import ConfigError, merge_config, override
 from recsim_llm.kernels import population as kpop
 from recsim_llm.kernels import resolve_kernel
 from recsim_llm.runner import run_policy
@@ -57,6 +57,11 @@ def test_kernel_names_and_errors(small_cfg) -> None:
     with pytest.raises(ConfigError, match=r"SimulatorConfig\.kernel"):
         override(small_cfg, **{"simulator.kernel": "fortran"})
     assert small_cfg.simulator.kernel == "numpy"  # the reference stays the default
+    # a run file's [scenario.simulator] table
+    cfg = merge_config(small_cfg, {"simulator": {"kernel": "auto"}})
+    assert cfg.simulator.kernel == "auto"
+    with pytest.raises(ConfigError, match=r"simulator\.threads"):
+        merge_config(small_cfg, {"simulator": {"threads": 2}})
 
 
 def test_utilities_equal_to_float32_rounding(small_world: World) -> None:
