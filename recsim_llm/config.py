@@ -178,6 +178,24 @@ class DynamicsConfig:
 
 
 @dataclass(frozen=True)
+class SimulatorConfig:
+    """How the population step is computed (not what it computes)."""
+
+    kernel: str = "numpy"
+    """``numpy`` (the reference: published results are reproduced bit for bit), ``numba`` (a
+    fused multi-threaded kernel, several times faster; equal to the reference to float32
+    rounding, so trajectories agree in distribution, not bit for bit) or ``auto`` (numba when it
+    imports, else numpy); see ``recsim_llm.kernels`` and ``docs/benchmarks.md``"""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        from recsim_llm.kernels import KERNELS
+
+        _check(self.kernel in KERNELS, "SimulatorConfig.kernel", f"must be one of {list(KERNELS)}",
+               self.kernel)
+
+
+@dataclass(frozen=True)
 class CatalogConfig:
     """The built-in synthetic text catalog."""
 
@@ -284,6 +302,7 @@ class ScenarioConfig:
     population: PopulationConfig = field(default_factory=PopulationConfig)
     choice: ChoiceConfig = field(default_factory=ChoiceConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
 
     def __post_init__(self) -> None:
         for f in ("name", "encoder"):
@@ -302,7 +321,8 @@ class ScenarioConfig:
         _check(self.embedding_dim >= 0, "ScenarioConfig.embedding_dim", "must be >= 0",
                self.embedding_dim)
         for f, cls in (("catalog", CatalogConfig), ("population", PopulationConfig),
-                       ("choice", ChoiceConfig), ("dynamics", DynamicsConfig)):
+                       ("choice", ChoiceConfig), ("dynamics", DynamicsConfig),
+                       ("simulator", SimulatorConfig)):
             if not isinstance(getattr(self, f), cls):
                 raise ConfigError(f"ScenarioConfig.{f} must be a {cls.__name__}")
         _check(self.slate_size <= self.catalog.n_items, "ScenarioConfig.slate_size",
@@ -366,7 +386,7 @@ def check_float32_limits(cfg: ScenarioConfig) -> None:
                           f"within +-{FLOAT_LIMIT:g}")
 
 _SECTIONS = {"catalog": CatalogConfig, "population": PopulationConfig,
-             "choice": ChoiceConfig, "dynamics": DynamicsConfig}
+             "choice": ChoiceConfig, "dynamics": DynamicsConfig, "simulator": SimulatorConfig}
 
 
 _REMOVED = {

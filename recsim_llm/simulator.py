@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from recsim_llm.catalog.base import Catalog
 from recsim_llm.config import ScenarioConfig
+from recsim_llm.kernels import resolve_kernel
 from recsim_llm.personas.base import Personas
 from recsim_llm.rng import RngStreams
 from recsim_llm.users import choice as choice_mod
@@ -33,6 +34,10 @@ BLOCK = 4096
 """served users per chunk of the slate computations: the [chunk, k, d] gather of slate
 embeddings stays in cache-sized memory instead of m * k * d floats per step (measured 1.6x
 faster at 1e5 users, see docs/benchmarks.md)"""
+
+FAST_CHECK_MAX_SLATE = 32
+"""largest slate the numba path validates with its O(k^2) per-row check (longer slates go
+through :func:`validate_slates`'s sort)"""
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,15 @@ class Simulator:
         self.on_request: list[Callable[[Feedback], None]] = []
         self._gbuf: FloatArray | None = None
         self.on_day_end: list[Callable[[Simulator, int], None]] = []
+        self.kernel = resolve_kernel(self.cfg.simulator.kernel)
+        """the kernel in use, ``"numpy"`` or ``"numba"`` (``auto`` resolved)"""
+        self._kpop = None
+        if self.kernel == "numba":
+            from recsim_llm.kernels import population as kpop
+
+            self._kpop = kpop
+            self._kparams = kpop.params(self.cfg)
+            self._no_utilities = np.empty((0, self.cfg.slate_size), np.float32)
         self.state: dyn.PopulationState
         self.day = 0
         self.tick = 0
@@ -266,9 +280,22 @@ class Simulator:
         if self.done:
             raise RuntimeError("the simulation reached its horizon; call reset()")
         idx = np.flatnonzero(self.state.in_session)
+        arr = np.asarray(slates)
+        if (self._kpop is not None and arr.shape == (self.world.n_users, self.cfg.slate_size)
+                and arr.dtype == np.int64):
+            S = np.take(arr, idx, axis=0)
+            if self._fast_valid(S):
+                return self._apply(S, idx)
         slates = validate_slates(slates, self.world.n_users, self.cfg.slate_size,
                                  self.n_available, rows=idx)
         return self._apply(np.take(slates, idx, axis=0), idx)
+
+    def _fast_valid(self, S: IntArray) -> bool:
+        """The numba path's slate check: True if every row of ``S`` [m, k] (C-contiguous
+        int64) holds distinct available ids; False sends it to :func:`validate_slates`."""
+        assert self._kpop is not None
+        return (S.shape[1] <= FAST_CHECK_MAX_SLATE and S.flags.c_contiguous
+                and self._kpop.first_bad_slate(S, self.n_available) < 0)
 
     def serve(self, slates: np.ndarray, users: IntArray | None = None) -> Feedback:
         """Like :meth:`step`, with one slate per *served* user only (cost grows with them).
@@ -281,6 +308,10 @@ class Simulator:
         if self.done:
             raise RuntimeError("the simulation reached its horizon; call reset()")
         idx = np.flatnonzero(self.state.in_session) if users is None else users
+        arr = np.asarray(slates)
+        if (self._kpop is not None and arr.shape == (len(idx), self.cfg.slate_size)
+                and arr.dtype == np.int64 and self._fast_valid(arr)):
+            return self._apply(arr, idx)
         S = validate_slates(slates, len(idx), self.cfg.slate_size, self.n_available,
                             user_ids=idx)
         return self._apply(S, idx)
@@ -300,6 +331,8 @@ class Simulator:
 
         for hook in self.before_request:  # e.g. accuracy against the pre-request ground truth
             hook(self, idx, S)
+        if self._kpop is not None:
+            return self._apply_numba(S, idx, u_all, eps_all, eps_dwell)
         p = np.take(st.interest, idx, axis=0)              # [m, K, d]
         logw = np.take(st.interest_logw, idx, axis=0)      # [m, K]
         q = np.take(st.dislike, idx, axis=0)
@@ -348,12 +381,40 @@ class Simulator:
                       items=np.where(clicked, item, -1),
                       satisfaction=np.asarray(y, np.float64), dwell=np.asarray(dwell, np.float64),
                       session_ended=ended, slate_mean_emb=shown_mean)
+        return self._finish(fb)
+
+    def _finish(self, fb: Feedback) -> Feedback:
+        """Callbacks, then a new session or day if every session has ended."""
         self.tick += 1
         for cb in self.on_request:
             cb(fb)
-        if not st.in_session.any():
+        if not self.state.in_session.any():
             self._advance()
         return fb
+
+    def _apply_numba(self, S: IntArray, idx: IntArray, u_all: np.ndarray, eps_all: np.ndarray,
+                     eps_dwell: np.ndarray) -> Feedback:
+        """:meth:`_apply` as one fused kernel (:func:`recsim_llm.kernels.population.serve`)
+        on the draws the reference made over all users."""
+        assert self._kpop is not None
+        st, m, d = self.state, len(idx), self.world.dim
+        pos = np.empty(m, np.int64)
+        item = np.empty(m, np.int64)
+        y = np.empty(m, np.float64)
+        dwell = np.empty(m, np.float64)
+        ended = np.empty(m, np.bool_)
+        shown = np.empty((m, d), np.float32)
+        prm, iprm, cascade = self._kparams
+        self._kpop.serve(
+            np.ascontiguousarray(S), np.ascontiguousarray(idx, np.int64), self.world.item_emb,
+            self._appeal, self._value, self._pos_penalty, st.interest, st.interest_logw,
+            st.dislike, st.fatigue, st.hook, st.budget, st.misses, st.requests,
+            st.day_requests, st.day_clicks, st.day_sat_sum, st.in_session,
+            u_all if u_all.ndim == 2 else u_all[:, None], eps_all,
+            eps_dwell, prm, iprm, cascade, pos, item, y, dwell, ended, shown, self._no_utilities)
+        return self._finish(Feedback(day=self.day, tick=self.tick, users=idx, slates=S,
+                                     positions=pos, items=item, satisfaction=y, dwell=dwell,
+                                     session_ended=ended, slate_mean_emb=shown))
 
     def _slate_products(self, S: IntArray, p: FloatArray, q: FloatArray, f: FloatArray
                         ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -419,9 +480,13 @@ class Simulator:
         noise = self._rng_day["drift"].standard_normal(st.interest.shape, dtype=np.float32)
         alive = st.alive
         st.fatigue *= np.float32(dy.fatigue_overnight)
-        st.interest = np.where(alive[:, None, None], dyn.overnight_interest(
-            st.interest, st.interest0, noise, dy.anchor_rate, dy.drift_noise),
-            st.interest).astype(np.float32)
+        if self._kpop is not None:  # in place, to float32 rounding of the reference
+            self._kpop.overnight(st.interest, st.interest0, noise, alive, dy.anchor_rate,
+                                 dy.drift_noise)
+        else:
+            st.interest = np.where(alive[:, None, None], dyn.overnight_interest(
+                st.interest, st.interest0, noise, dy.anchor_rate, dy.drift_noise),
+                st.interest).astype(np.float32)
         u_return = self._rng_day["return"].random(n)
         self.day += 1
         if self.day >= self.cfg.horizon_days:

@@ -176,9 +176,23 @@ class PopulationEnv(VectorEnv):
         self._churned = churned.copy()
         truncated = np.full(self.num_envs, self.platform.done) & ~churned
         self._sync_spaces()
-        refresh(self._obs, self.platform.view(), fb.users)
+        self._refresh(fb.users)
         return (self._obs.copy(), rewards, terminated, truncated,
                 self._info(fb.users, logged.items))
+
+    def _refresh(self, changed: np.ndarray) -> None:
+        """Observation rows after a step that served ``changed``: ``observation.refresh``, or
+        under ``simulator.kernel = "numba"`` the pooled blocks of the served rows in one numba
+        pass (same content to float32 rounding) and the counters by ``refresh``."""
+        assert self.platform is not None
+        view = self.platform.view()
+        if self.platform.sim.kernel == "numba" and len(changed):
+            from recsim_llm.kernels.observation import refresh_pooled
+
+            refresh_pooled(self._obs, view.log.recent, view.log.skipped, view.item_emb,
+                           np.ascontiguousarray(changed, np.int64))
+            changed = changed[:0]
+        refresh(self._obs, view, changed)
 
     def respawn(self, users: np.ndarray) -> None:
         """Replace churned ``users`` by new accounts with the same personas, starting a session
