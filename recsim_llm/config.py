@@ -152,21 +152,33 @@ class DynamicsConfig:
     """s_u on day 0, before any consumption"""
     churn_after_days: int = 7
     """a user absent this many days in a row has churned for good; >= 1"""
+    habit_gain: float = 0.0
+    """habit formation (prototype, OFF at 0): the hook susceptibility grows with a stock of
+    recently consumed appeal, ``h_u(t) = h_u * (1 + habit_gain * H_u)``; >= 0"""
+    habit_decay: float = 0.9
+    """per-request memory of the habit stock ``H_u <- d H_u + (1 - d) appeal_consumed``; [0, 1)"""
+    habit_overnight: float = 0.95
+    """multiplier on the habit stock between days; [0, 1]"""
+    habit_return: float = 0.0
+    """craving (prototype, with ``habit_gain > 0``): the habit stock also raises the return
+    logit, ``P(return) = sigmoid(theta0 + theta1 s_u + habit_return * H_u)``; >= 0"""
 
     def __post_init__(self) -> None:
         _check_types(self)
         for name in ("drift_rate", "anchor_rate", "shown_fatigue_weight", "fatigue_overnight",
-                     "extra_session_prob"):
+                     "extra_session_prob", "habit_overnight"):
             v = getattr(self, name)
             _check(0.0 <= v <= 1.0, f"DynamicsConfig.{name}", "must be in [0, 1]", v)
         _check(0.0 <= self.fatigue_decay < 1.0, "DynamicsConfig.fatigue_decay",
                "must be in [0, 1)", self.fatigue_decay)
+        _check(0.0 <= self.habit_decay < 1.0, "DynamicsConfig.habit_decay",
+               "must be in [0, 1)", self.habit_decay)
         _check(0.0 < self.satisfaction_ema <= 1.0, "DynamicsConfig.satisfaction_ema",
                "must be in (0, 1]", self.satisfaction_ema)
         _check(-1.0 <= self.no_click_satisfaction <= 1.0, "DynamicsConfig.no_click_satisfaction",
                "must be in [-1, 1]", self.no_click_satisfaction)
         for name in ("drift_noise", "satisfaction_noise", "refund", "return_slope", "w_value",
-                     "dwell_noise"):
+                     "dwell_noise", "habit_gain", "habit_return"):
             v = getattr(self, name)
             _check(v >= 0, f"DynamicsConfig.{name}", "must be >= 0", v)
         for name in ("session_budget", "request_cost"):

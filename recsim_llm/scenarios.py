@@ -11,7 +11,7 @@ import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -191,6 +191,16 @@ def training_item_state(data: MovieLensData, held_out: pd.DataFrame) -> Catalog:
         value=rating_value(items, ratings, n, data.rating_scale))
 
 
+ML_PERSONAS: dict[str, Any] = {"max_interests": 20, "interest_order": "recent",
+                               "interest_text": "item"}
+"""How the MovieLens scenarios (and ``recsim-llm calibrate``) write a persona's interests from
+its training ratings (:func:`~recsim_llm.personas.ratings.personas_from_history`): one interest
+per liked film, the user's most recent liked films first (the simulation starts where the
+training period ends, and what a user picks next follows what they were watching last), each
+written as that film's own catalog text (its cosine to another film is then a film-to-film
+similarity). Chosen on the fit period of the calibration's inner split (``docs/validation.md``)."""
+
+
 def _movielens(variant: Variant, folder_name: str) -> Builder:
     def build(cfg: ScenarioConfig, rngs: RngStreams, data_path: str | Path | None
               ) -> tuple[Catalog, Personas]:
@@ -203,7 +213,7 @@ def _movielens(variant: Variant, folder_name: str) -> Builder:
                 f"scenario {cfg.name!r} needs the ml-latest-small folder: pass data_path "
                 f"(--data PATH) or set {DATA_ENV_VAR}")
         data = load_movielens(folder, variant=variant)
-        personas, held_out = personas_from_history(data)
+        personas, held_out = personas_from_history(data, **ML_PERSONAS)
         return training_item_state(data, held_out), _cap_users(personas, cfg, rngs)
     return build
 
@@ -211,10 +221,11 @@ def _movielens(variant: Variant, folder_name: str) -> Builder:
 SCENARIOS["ml-100k"] = _movielens("100k", "ml-100k")
 SCENARIOS["ml-latest-small"] = _movielens("latest-small", "ml-latest-small")
 
-ML100K_FIT = {"temperature": 6.144, "no_click_utility": 3.948, "lam_dislike": 0.0,
-              "w_appeal": 6.576}
+ML100K_FIT = {"temperature": 9.494, "no_click_utility": 4.415, "lam_dislike": 0.0,
+              "w_appeal": 6.603}
 """the shipped model's constants fitted by ``recsim-llm calibrate --scenario ml-100k --encoder
-minilm`` (``text+popularity``: text taste + training-period popularity as appeal; seed 0;
+minilm`` (``text+popularity``: text taste from the :data:`ML_PERSONAS` interests + training-period
+popularity as appeal; seed 0;
 ``docs/validation.md``), ``no_click_utility`` being the fit's balanced-odds intercept for a
 single film"""
 

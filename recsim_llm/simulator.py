@@ -207,9 +207,17 @@ class Simulator:
         self.before_request: list[Callable[[Simulator, IntArray, IntArray], None]] = []
         self.on_request: list[Callable[[Feedback], None]] = []
         self._gbuf: FloatArray | None = None
+        self._hook0: FloatArray | None = None
+        """[n] the persona's hook h_u when habit formation is on (``habit_gain > 0``)"""
+        self._habit: FloatArray | None = None
+        """[n] habit stock H_u (recently consumed appeal) when habit formation is on"""
         self.on_day_end: list[Callable[[Simulator, int], None]] = []
         self.kernel = resolve_kernel(self.cfg.simulator.kernel)
         """the kernel in use, ``"numpy"`` or ``"numba"`` (``auto`` resolved)"""
+        if self.kernel == "numba" and self.cfg.dynamics.habit_gain > 0:
+            from recsim_llm.config import ConfigError
+            raise ConfigError("DynamicsConfig.habit_gain > 0 (the habit prototype) runs on the "
+                              "numpy kernel only; set simulator.kernel = 'numpy'")
         self._kpop = None
         if self.kernel == "numba":
             from recsim_llm.kernels import population as kpop
@@ -240,6 +248,9 @@ class Simulator:
             day_sat_sum=np.zeros(n), day_requests=np.zeros(n, np.int64),
             day_clicks=np.zeros(n, np.int64), day_sessions=np.zeros(n, np.int64))
         self.day, self.tick, self.session_no, self.done = 0, 0, 0, False
+        if self.cfg.dynamics.habit_gain > 0:  # prototype, off by default: no state otherwise
+            self._hook0 = self.state.hook.copy()
+            self._habit = np.zeros(n, np.float32)
         self._start_day_streams()
         self._start_session(joined)
         if not joined.any():
@@ -356,6 +367,8 @@ class Simulator:
         y = np.where(clicked, y, dy.no_click_satisfaction).astype(np.float64)
         dwell = dyn.dwell_signal(y, clicked, dy.dwell_noise * eps_dwell[idx])
         consumed = np.take(self.world.item_emb, item, axis=0)   # [m, d]
+        if self._habit is not None:
+            self._update_habit(idx, np.where(clicked, self._appeal[item], 0.0))
         resp = (dyn.responsibility(cos_p[r, :, pc], logw, ch.pool_temperature)
                 if p.shape[1] > 1 else None)
 
@@ -480,6 +493,9 @@ class Simulator:
         noise = self._rng_day["drift"].standard_normal(st.interest.shape, dtype=np.float32)
         alive = st.alive
         st.fatigue *= np.float32(dy.fatigue_overnight)
+        if self._habit is not None:
+            self._habit *= np.float32(dy.habit_overnight)
+            self._apply_habit(slice(None))
         if self._kpop is not None:  # in place, to float32 rounding of the reference
             self._kpop.overnight(st.interest, st.interest0, noise, alive, dy.anchor_rate,
                                  dy.drift_noise)
@@ -497,6 +513,9 @@ class Simulator:
         arriving = (self._user_arrival == self.day) & ~st.joined
         st.joined |= arriving
         p_ret = dyn.return_probability(st.satisfaction, dy.return_bias, dy.return_slope)
+        if self._habit is not None and dy.habit_return > 0:  # craving brings hooked users back
+            p_ret = dyn.return_probability(st.satisfaction, dy.return_bias + dy.habit_return
+                                           * self._habit.astype(np.float64), dy.return_slope)
         returns = (st.alive & (u_return < p_ret)) | arriving
         st.days_absent = np.where(returns, 0, st.days_absent + st.alive)
         st.churned |= st.joined & (st.days_absent >= dy.churn_after_days)
@@ -510,6 +529,20 @@ class Simulator:
         self._start_day_streams()
         self._start_session(returns)
 
+    # ------------------------------------------------------------------ habit (prototype)
+    def _update_habit(self, idx: IntArray, appeal_consumed: FloatArray) -> None:
+        """``H_u <- d H_u + (1 - d) appeal_consumed`` (0 without a click), then the hook."""
+        assert self._habit is not None
+        d = np.float32(self.cfg.dynamics.habit_decay)
+        self._habit[idx] = d * self._habit[idx] + (1 - d) * appeal_consumed.astype(np.float32)
+        self._apply_habit(idx)
+
+    def _apply_habit(self, idx: IntArray | slice) -> None:
+        """``h_u(t) = h_u * (1 + habit_gain * H_u)``: hook pull grows with the habit stock."""
+        assert self._habit is not None and self._hook0 is not None
+        gain = np.float32(self.cfg.dynamics.habit_gain)
+        self.state.hook[idx] = self._hook0[idx] * (1 + gain * self._habit[idx])
+
     # ------------------------------------------------------------------ checkpoints
     def get_state(self) -> dict:
         """Everything needed to resume exactly (arrays, counters, RNG states)."""
@@ -517,7 +550,9 @@ class Simulator:
                 "day": self.day, "tick": self.tick, "session_no": self.session_no,
                 "done": self.done, "rng_choice": self._rng_choice.bit_generator.state,
                 "rng_sat": self._rng_sat.bit_generator.state,
-                "rng_day": self._rng_day.state()}
+                "rng_day": self._rng_day.state(),
+                **({} if self._habit is None else {"habit": self._habit.copy(),
+                                                   "hook0": self._hook0})}
 
     def set_state(self, snap: dict) -> None:
         self.state = dyn.PopulationState(**{k: v.copy() for k, v in snap["arrays"].items()})
@@ -527,6 +562,8 @@ class Simulator:
         self._rng_choice.bit_generator.state = snap["rng_choice"]
         self._rng_sat.bit_generator.state = snap["rng_sat"]
         self._rng_day.set_state(snap["rng_day"])
+        if "habit" in snap:
+            self._habit, self._hook0 = snap["habit"].copy(), snap["hook0"]
 
     # ------------------------------------------------------------------ respawn (RL adapters)
     def respawn(self, users: IntArray) -> None:
@@ -545,6 +582,9 @@ class Simulator:
             raise ValueError("only churned users can be respawned")
         st.interest[users] = self.world.interest0[users]
         st.fatigue[users] = 0.0
+        if self._habit is not None:
+            self._habit[users] = 0.0
+            self._apply_habit(users)
         st.satisfaction[users] = dy.initial_satisfaction
         st.churned[users] = False
         st.joined[users] = True

@@ -485,3 +485,35 @@ def test_click_follows_appeal_satisfaction_follows_value(small_world: World) -> 
     np.testing.assert_array_equal(worse.positions, base.positions)  # value never enters clicks
     c = base.clicked
     assert (worse.satisfaction[c] < base.satisfaction[c]).all()
+
+
+# ------------------------------------------------------------------ habit (prototype, off)
+def test_habit_formation_is_off_by_default_and_grows_the_hook(make_small_config) -> None:
+    """Off (habit_gain 0): no habit state. On: h_u(t) = h_u (1 + gain H_u) with H_u the
+    decayed appeal of consumed items; clicks raise it, a checkpoint carries it."""
+    from recsim_llm.config import ConfigError, DynamicsConfig
+
+    off = Simulator(build_world(make_small_config(), 0), 3)
+    off.reset()
+    assert off._habit is None and "habit" not in off.get_state()
+    cfg = make_small_config(**{"dynamics.habit_gain": 2.0, "dynamics.habit_decay": 0.5})
+    world = build_world(cfg, 0)
+    sim = Simulator(world, 3)
+    sim.reset()
+    hook0 = sim.state.hook.copy()
+    fb = sim.step(_slates_for(sim))
+    c = fb.clicked
+    assert c.any()
+    h = np.where(c, 0.5 * world.catalog.appeal[np.maximum(fb.items, 0)], 0.0)
+    np.testing.assert_allclose(sim._habit[fb.users], h, rtol=1e-6)
+    np.testing.assert_allclose(sim.state.hook[fb.users], hook0[fb.users] * (1 + 2.0 * h),
+                               rtol=1e-6)
+    snap = sim.get_state()
+    rest = _continue(sim)
+    other = Simulator(world, 3)
+    other.reset()
+    other.set_state(snap)
+    _assert_same_feedback(_continue(other), rest)
+    for bad in ({"habit_gain": -1.0}, {"habit_decay": 1.0}, {"habit_return": -0.5}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            DynamicsConfig(**bad)

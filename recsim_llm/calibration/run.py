@@ -49,7 +49,7 @@ from recsim_llm.catalog.movielens import MovieLensData
 from recsim_llm.config import ScenarioConfig
 from recsim_llm.personas.ratings import personas_from_history
 from recsim_llm.rng import RngStreams
-from recsim_llm.scenarios import embed_world
+from recsim_llm.scenarios import ML_PERSONAS, embed_world
 from recsim_llm.simulator import World
 from recsim_llm.text import TextEncoder, make_encoder
 
@@ -77,7 +77,8 @@ class _Setup:
 
 def _personas_for(data: MovieLensData, fraction: float, user_ids: npt.NDArray[np.str_]) -> Any:
     """Personas written from each user's first ``fraction`` of ratings, rows = ``user_ids``."""
-    personas, _ = personas_from_history(data, train_fraction=fraction, min_train_ratings=1)
+    personas, _ = personas_from_history(data, train_fraction=fraction, min_train_ratings=1,
+                                        **ML_PERSONAS)
     index = pd.Index(personas.user_ids.astype(str)).get_indexer(user_ids)
     if (index < 0).any():
         missing = user_ids[index < 0][:5].tolist()
@@ -185,7 +186,8 @@ def calibrate(data: MovieLensData, *, scenario: str = "ml-100k",
     timings["split_and_personas_s"] = time.perf_counter() - t
     rngs = RngStreams(seed).child("calibration")
     enc_name, enc = _encoder_of(encoder)
-    cfg = ScenarioConfig(name=scenario, encoder=enc_name or "custom")
+    # the scenario's shipped defaults (e.g. its pool temperature): calibrate the shipped model
+    cfg = dataclasses.replace(ScenarioConfig.defaults_for(scenario), encoder=enc_name or "custom")
     catalog = data.catalog
 
     def worlds(e: TextEncoder, label: str, c: ScenarioConfig = cfg) -> tuple[World, World]:

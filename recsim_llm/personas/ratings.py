@@ -69,7 +69,8 @@ def _top_per_user(frame: pd.DataFrame, by: list[str], ascending: list[bool], k: 
 def personas_from_history(
     data: MovieLensData, *, train_end: float | None = None, train_fraction: float = 0.8,
     min_train_ratings: int = 5, like_threshold: float = 4.0, dislike_threshold: float = 2.5,
-    max_titles: int = 5, per_title_interests: bool = True,
+    max_titles: int = 5, per_title_interests: bool = True, max_interests: int | None = None,
+    interest_order: str = "rating", interest_text: str = "persona",
 ) -> tuple[Personas, pd.DataFrame]:
     """Write each user's persona from their early ratings and hold out the later ones.
 
@@ -104,9 +105,17 @@ def personas_from_history(
         like_threshold: lowest rating of a liked film.
         dislike_threshold: highest rating of a disliked film.
         max_titles: at most this many liked / disliked films are named.
-        per_title_interests: one interest per liked film named (its title with the user's
+        per_title_interests: one interest per liked film (its title with the user's
             genres and tags), pooled by the simulator's soft maximum; False: the whole likes
             text as one interest.
+        max_interests: at most this many liked films become interests (None: ``max_titles``,
+            the films the likes text names).
+        interest_order: which liked films become interests: ``"rating"`` (highest rated, as
+            the likes text) or ``"recent"`` (the most recent liked films first: what the user
+            was into at the end of the training period, where the simulation starts).
+        interest_text: ``"persona"`` (``"Films like <title>."`` plus the user's genres and
+            tags) or ``"item"`` (the film's own catalog text, so that the interest's cosine to
+            a film is a film-to-film similarity in the encoder's space).
 
     Returns:
         ``(personas, held_out)``: the :class:`Personas` of the kept users, ordered by user id,
@@ -126,6 +135,12 @@ def personas_from_history(
         raise ValueError("dislike_threshold must be below like_threshold")
     if max_titles < 0:
         raise ValueError("max_titles must be >= 0")
+    if interest_order not in ("rating", "recent"):
+        raise ValueError(f"interest_order must be 'rating' or 'recent', got {interest_order!r}")
+    if interest_text not in ("persona", "item"):
+        raise ValueError(f"interest_text must be 'persona' or 'item', got {interest_text!r}")
+    if max_interests is not None and max_interests < 1:
+        raise ValueError(f"max_interests must be >= 1, got {max_interests}")
     catalog = data.catalog
     min_train = max(1, int(min_train_ratings))
 
@@ -166,6 +181,16 @@ def personas_from_history(
     disliked = _top_per_user(tr[tr["rating"] <= dislike_threshold],
                              ["rating", "timestamp", "item"], [True, False, True], max_titles,
                              "item")
+    n_int = max_titles if max_interests is None else max_interests
+    if interest_order == "recent":
+        liked_int = _top_per_user(tr[tr["rating"] >= like_threshold], ["timestamp", "item"],
+                                  [False, True], n_int, "item")
+    elif n_int != max_titles:
+        liked_int = _top_per_user(tr[tr["rating"] >= like_threshold],
+                                  ["rating", "timestamp", "item"], [False, False, True], n_int,
+                                  "item")
+    else:
+        liked_int = liked
 
     # ---- genres: one row per (training rating, genre of the film)
     topic_matrix = (catalog.topic_matrix if catalog.topic_matrix is not None
@@ -223,8 +248,12 @@ def personas_from_history(
             rest.append(f"Tags: {', '.join(user_tags[u])}.")
         likes.append(" ".join(parts + rest) or "Films of any kind.")
         # one interest per liked title, each with the user's genres and tags
-        if per_title_interests and liked.get(u):
-            interests.append([" ".join([f"Films like {titles[i]}.", *rest]) for i in liked[u]])
+        if per_title_interests and liked_int.get(u):
+            if interest_text == "item":
+                interests.append([catalog.texts[i] for i in liked_int[u]])
+            else:
+                interests.append([" ".join([f"Films like {titles[i]}.", *rest])
+                                  for i in liked_int[u]])
         else:
             interests.append([likes[-1]])
         parts = []

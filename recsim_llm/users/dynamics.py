@@ -230,7 +230,7 @@ def satisfaction_ema(s: FloatArray, day_mean: FloatArray, visited: BoolArray, em
     return np.where(visited, (1.0 - ema) * s + ema * day_mean, s)
 
 
-def return_probability(s: FloatArray, bias: float, slope: float) -> FloatArray:
+def return_probability(s: FloatArray, bias: float | FloatArray, slope: float) -> FloatArray:
     """End-of-day return probability ``sigmoid(theta0 + theta1 * s)``."""
     return 1.0 / (1.0 + np.exp(-(bias + slope * s)))
 

@@ -113,6 +113,27 @@ def test_max_titles_and_thresholds(tiny: MovieLensData) -> None:
     assert personas.dislikes[0].startswith("Films like Showgirls (1995). Avoids")
 
 
+def test_recent_liked_films_as_item_text_interests(tiny: MovieLensData) -> None:
+    """The ML scenarios' interests: the most recent liked training films, each written as the
+    film's own catalog text (user 1 liked Toy Story at t=100, Heat at 150, Fargo at 200)."""
+    cat = tiny.catalog
+    personas, _ = personas_from_history(tiny, min_train_ratings=2, max_interests=2,
+                                        interest_order="recent", interest_text="item")
+    fargo, heat = cat.titles.index("Fargo"), cat.titles.index("Heat")
+    assert personas.interests[0] == [cat.texts[fargo], cat.texts[heat]]
+    assert personas.interests[1] == [personas.likes[1]]  # nothing liked: the likes text
+    # the likes text still names the top-rated films, whatever the interests are
+    assert personas.likes[0].startswith("Films like Fargo (1996), Toy Story (1995) and Heat")
+    by_rating, _ = personas_from_history(tiny, min_train_ratings=2, max_interests=1)
+    assert by_rating.interests[0] == ["Films like Fargo (1996). Favourite genres: Comedy, "
+                                      "Crime, Animation. Tags: dark comedy, heist."]
+    for bad, match in (({"interest_order": "newest"}, "interest_order"),
+                       ({"interest_text": "title"}, "interest_text"),
+                       ({"max_interests": 0}, "max_interests")):
+        with pytest.raises(ValueError, match=match):
+            personas_from_history(tiny, min_train_ratings=2, **bad)
+
+
 def test_held_out_titles_and_tags_never_leak(tiny: MovieLensData) -> None:
     personas, held = personas_from_history(tiny, min_train_ratings=2)
     text = " ".join(personas.text(u) for u in range(personas.n_users))
