@@ -59,6 +59,12 @@ class LLMRankerConfig:
     """token truncation of the history text (text user tower)"""
     skips_per_request: int = 1
     """a request without a click adds its top-slot item to the history as a skip"""
+    init: str | None = None
+    """a ranker checkpoint folder whose model weights start this policy (e.g. one fitted on
+    another policy's saved run with ``LLMRankerPolicy.fit_from_run``); its backbone and
+    architecture must be this config's (else ``CheckpointMismatchError``). Histories and the
+    interaction log start empty in the new run, and users are scored by the loaded model from
+    the first request. None = fresh weights"""
 
     # ------------------------------------------------------------------ training
     retrain_every: int = 7
