@@ -57,6 +57,10 @@ class LLMRankerConfig:
     """token truncation of item texts (synthetic item texts are ~25 tokens)"""
     history_max_length: int = 128
     """token truncation of the history text (text user tower)"""
+    history_titles: int = 0
+    """text user tower (and ``llm:0``): the history text holds only the newest that many clicked
+    (and skipped) titles; 0 = every remembered event, cut at ``history_max_length`` tokens.
+    A cost knob: the encoder pass is roughly linear in the text's tokens (docs/llm_ranker.md)"""
     skips_per_request: int = 1
     """a request without a click adds its top-slot item to the history as a skip"""
     init: str | None = None
@@ -133,7 +137,8 @@ class LLMRankerConfig:
         for key in ("lora_r", "lora_alpha", "history_len", "max_length", "history_max_length",
                     "max_train_samples", "epochs", "batch_size", "window_days", "encode_batch"):
             check(getattr(self, key) >= 1, key, "must be >= 1")
-        for key in ("retrain_every", "neg_per_request", "candidates", "skips_per_request"):
+        for key in ("retrain_every", "neg_per_request", "candidates", "skips_per_request",
+                    "history_titles"):
             check(getattr(self, key) >= 0, key, "must be >= 0")
         check(self.skips_per_request <= 1, "skips_per_request", "must be 0 or 1")
         for key in ("lr", "encoder_lr"):

@@ -206,7 +206,8 @@ class LLMRankerPolicy(BasePolicy):
             titles = self.ctx.catalog.titles
 
             def user_text(hi: torch.Tensor, ht: torch.Tensor) -> torch.Tensor:
-                texts = history_texts(hi.cpu().numpy(), ht.cpu().numpy(), titles, True)
+                texts = history_texts(hi.cpu().numpy(), ht.cpu().numpy(), titles, True,
+                                      self.cfg.history_titles)
                 enc = self.tokenizer(texts, padding=True, truncation=True,
                                      max_length=self.cfg.history_max_length,
                                      return_tensors="pt").to(dev)
