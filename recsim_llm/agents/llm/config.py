@@ -99,8 +99,8 @@ class LLMRankerConfig:
     in_batch_weight: float = 1.0
     """weight of the in-batch loss next to the pointwise BCE"""
     target: str = "click"
-    """``click``: BCE on click (1) / skip (0); ``dwell``: value-aware, a click's label is its
-    logged dwell relative to the window's 90th percentile, clipped to [0, 1] (see
+    """``click``: BCE on click (1) / skip (0); ``dwell``: value-aware, a click's label is the
+    percentile rank of its logged dwell among the window's clicks, in (0, 1] (see
     :func:`recsim_llm.agents.llm.training.labels_from_log`)"""
     amp: bool = True
     """mixed precision (bf16 autocast where supported, else fp16 + GradScaler) on CUDA; CPU
