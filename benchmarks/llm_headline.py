@@ -1,24 +1,32 @@
 """Headline of the LLM ranker in the loop: NDCG@10 against the simulator's ground truth, cold
-start, and the long-horizon metrics, against ``llm:0``, ``mf``, ``bpr`` and ``greedy``.
+start, the engagement trap and the long-horizon metrics, against ``llm:0``, ``mf``, ``bpr``,
+``greedy`` and the value-aware ``llm:7,target=dwell``.
 
 Runs every policy on the same worlds (one per seed: paired users and exogenous draws) through
-:func:`recsim_llm.runner.run_policy`, with request-level trajectories so that exposure of new
-items can be counted. Per (policy, seed) it reports:
+:func:`recsim_llm.runner.run_policy`, with a read-only :class:`ColdStartProbe` attached to the
+simulator. Per (policy, seed) it reports:
 
-* ``ndcg_after``: mean of the daily ``ndcg_at_k`` (the recorder's probe of 500 users' first
-  slate of the day against the simulator's true utilities, k = slate size) over the days after
-  the first retraining (day > R, R = 7), and ``ndcg_before`` over days 1..R;
-* ``new_item_impression_share`` / ``new_item_click_share``: share of impressions / clicks that
-  went to items within their first 3 days after arrival (items arriving after day 0,
-  ``catalog.new_items_per_day``), i.e. whether a policy serves cold-start items at all;
-* final ``retention``, cumulative clicks per initial user, mean ``topic_entropy``,
-  ``exposure_gini``, ``homogenization``, and the ranker's measured serving/training costs.
+* ``ndcg_before`` / ``ndcg_after``: mean daily ``ndcg_at_k`` (the recorder's probe of up to 500
+  users' first slate of the day against the simulator's true click utilities) over days 1..R /
+  after R (R = 7, the first retraining);
+* final ``retention``, ``cumulative_clicks_per_initial_user`` at the horizon, mean
+  ``topic_entropy``, ``homogenization``, ``exposure_gini``, ``provider_exposure_gini`` and the
+  provider-group exposure/merit ``disparity:<group>`` columns;
+* ``trap_first_week`` / ``trap_last_week``: mean daily ``trap_exposure`` (share of impressions
+  on high-appeal, low-value items) over days 1-7 / the last 7 days;
+* cold start: ``new_item_impression_share`` / ``new_item_click_share`` (items in their first 3
+  days after arrival, ``catalog.new_items_per_day``), and ``cold_auc`` / ``cold_spearman``:
+  whether the policy's *scores* of those items carry knowledge (per-user AUC against the
+  ground-truth relevance, Spearman against the click margin), next to ``warm_*`` over older
+  items; for the policies whose scores can be read without their random stream (llm, mf, bpr);
+* the ranker's measured serving/training costs.
 
-Paired differences ``llm - other`` per seed are summarised with a t interval
-(``scipy.stats.t``) over seeds. Usage::
+Paired differences ``ref - other`` per seed are summarised with a t interval
+(``scipy.stats.t``) over seeds. Usage (one process per seed, then render them together)::
 
-    python benchmarks/llm_headline.py --users 200 --days 60 --seeds 0 1 2 \
-        --policies llm llm:0 mf bpr greedy --out benchmarks/results/llm_headline.json
+    python benchmarks/llm_headline.py --users 300 --days 60 --seeds 0 \
+        --policies llm llm:7,target=dwell mf bpr greedy --out results/seed0.json
+    python benchmarks/llm_headline.py --render results/seed*.json [--ref llm]
 """
 
 from __future__ import annotations
