@@ -1,24 +1,32 @@
 """Headline of the LLM ranker in the loop: NDCG@10 against the simulator's ground truth, cold
-start, and the long-horizon metrics, against ``llm:0``, ``mf``, ``bpr`` and ``greedy``.
+start, the engagement trap and the long-horizon metrics, against ``llm:0``, ``mf``, ``bpr``,
+``greedy`` and the value-aware ``llm:7,target=dwell``.
 
 Runs every policy on the same worlds (one per seed: paired users and exogenous draws) through
-:func:`recsim_llm.runner.run_policy`, with request-level trajectories so that exposure of new
-items can be counted. Per (policy, seed) it reports:
+:func:`recsim_llm.runner.run_policy`, with a read-only :class:`ColdStartProbe` attached to the
+simulator. Per (policy, seed) it reports:
 
-* ``ndcg_after``: mean of the daily ``ndcg_at_k`` (the recorder's probe of 500 users' first
-  slate of the day against the simulator's true utilities, k = slate size) over the days after
-  the first retraining (day > R, R = 7), and ``ndcg_before`` over days 1..R;
-* ``new_item_impression_share`` / ``new_item_click_share``: share of impressions / clicks that
-  went to items within their first 3 days after arrival (items arriving after day 0,
-  ``catalog.new_items_per_day``), i.e. whether a policy serves cold-start items at all;
-* final ``retention``, cumulative clicks per initial user, mean ``topic_entropy``,
-  ``exposure_gini``, ``homogenization``, and the ranker's measured serving/training costs.
+* ``ndcg_before`` / ``ndcg_after``: mean daily ``ndcg_at_k`` (the recorder's probe of up to 500
+  users' first slate of the day against the simulator's true click utilities) over days 1..R /
+  after R (R = 7, the first retraining);
+* final ``retention``, ``cumulative_clicks_per_initial_user`` at the horizon, mean
+  ``topic_entropy``, ``homogenization``, ``exposure_gini``, ``provider_exposure_gini`` and the
+  provider-group exposure/merit ``disparity:<group>`` columns;
+* ``trap_first_week`` / ``trap_last_week``: mean daily ``trap_exposure`` (share of impressions
+  on high-appeal, low-value items) over days 1-7 / the last 7 days;
+* cold start: ``new_item_impression_share`` / ``new_item_click_share`` (items in their first 3
+  days after arrival, ``catalog.new_items_per_day``), and ``cold_auc`` / ``cold_spearman``:
+  whether the policy's *scores* of those items carry knowledge (per-user AUC against the
+  ground-truth relevance, Spearman against the click margin), next to ``warm_*`` over older
+  items; for the policies whose scores can be read without their random stream (llm, mf, bpr);
+* the ranker's measured serving/training costs.
 
-Paired differences ``llm - other`` per seed are summarised with a t interval
-(``scipy.stats.t``) over seeds. Usage::
+Paired differences ``ref - other`` per seed are summarised with a t interval
+(``scipy.stats.t``) over seeds. Usage (one process per seed, then render them together)::
 
-    python benchmarks/llm_headline.py --users 200 --days 60 --seeds 0 1 2 \
-        --policies llm llm:0 mf bpr greedy --out benchmarks/results/llm_headline.json
+    python benchmarks/llm_headline.py --users 300 --days 60 --seeds 0 \
+        --policies llm llm:7,target=dwell mf bpr greedy --out results/seed0.json
+    python benchmarks/llm_headline.py --render results/seed*.json [--ref llm]
 """
 
 from __future__ import annotations
@@ -34,7 +42,6 @@ import pandas as pd
 import scipy.stats
 import torch
 
-from recsim_llm.analysis.trajectory import Trajectory
 from recsim_llm.config import ScenarioConfig, override
 from recsim_llm.runner import run_policy
 from recsim_llm.scenarios import build_world
@@ -43,38 +50,159 @@ from recsim_llm.text import make_encoder
 FRESH_DAYS = 3
 """an item counts as new during its first FRESH_DAYS days after arrival"""
 
+PROBE_USERS = 200
+"""users (fixed per world) whose first request of each day the cold-start probe scores"""
+
+
+def policy_scores(pol: Any, users: np.ndarray, a: int) -> np.ndarray | None:
+    """[m, a] the policy's own scores of the available items, where it exposes them without
+    drawing from its random stream (llm: the cached user and item vectors it served with; mf,
+    bpr: U V^T + b). None for other policies (greedy's cold users draw random relevance)."""
+    from recsim_llm.agents.collaborative import OnlineMFPolicy
+    from recsim_llm.agents.llm import LLMRankerPolicy
+
+    if isinstance(pol, LLMRankerPolicy):
+        return None if pol.cache is None else pol.cache.scores(users, a)
+    if isinstance(pol, OnlineMFPolicy):
+        return pol.U[users] @ pol.V[:a].T + pol.b[:a]
+    return None
+
+
+def _row_ranks(x: np.ndarray) -> np.ndarray:
+    return scipy.stats.rankdata(x, axis=1)
+
+
+def auc_rows(scores: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """[m] ROC AUC of each row's scores against its binary relevance (NaN without both
+    classes); ties count one half (average ranks, Mann-Whitney)."""
+    n = rel.shape[1]
+    npos = rel.sum(axis=1)
+    r = _row_ranks(scores)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = ((r * rel).sum(axis=1) - npos * (npos + 1) / 2) / (npos * (n - npos))
+    return np.where((npos > 0) & (npos < n), auc, np.nan)
+
+
+def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """[m] Spearman correlation of each row pair (NaN where a row is constant)."""
+    rx, ry = _row_ranks(x), _row_ranks(y)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    den = np.sqrt((rx**2).sum(axis=1) * (ry**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (rx * ry).sum(axis=1) / den, np.nan)
+
+
+class ColdStartProbe:
+    """Does a policy's score of a *new* item carry knowledge? Privileged benchmark code.
+
+    At the first request of each day of ``PROBE_USERS`` fixed users it takes the policy's scores
+    of the available items (:func:`policy_scores`, after the policy ranked) and the simulator's
+    ground truth before that request (the click margin ``v_ui - no_click_utility`` of
+    :mod:`recsim_llm.analysis.accuracy`: relevant = clicked w.p. > 1/2 if shown alone), and
+    records, over the items in their first ``FRESH_DAYS`` days, the per-user AUC of the scores
+    against relevance and their Spearman correlation with the margin; the same over the older
+    items for reference. It also counts impressions and clicks of new items (every request).
+    """
+
+    def __init__(self, world: Any, pol: Any) -> None:
+        self.world, self.pol = world, pol
+        rng = np.random.default_rng(np.random.SeedSequence(7, spawn_key=(world.n_users,)))
+        self.in_sample = np.zeros(world.n_users, bool)
+        self.in_sample[rng.choice(world.n_users, min(PROBE_USERS, world.n_users),
+                                  replace=False)] = True
+        self.seen = np.full(world.n_users, -1, np.int64)
+        self.vals: dict[str, list[np.ndarray]] = {k: [] for k in (
+            "cold_auc", "cold_spearman", "warm_auc", "warm_spearman")}
+        self.imp = self.new_imp = self.clicks = self.new_clicks = 0
+        self.arrival = world.catalog.arrival_day
+
+    def attach(self, sim: Any) -> None:
+        sim.before_request.append(self.before_request)
+        sim.on_request.append(self.on_request)
+
+    def _fresh(self, day: int, items: np.ndarray) -> np.ndarray:
+        arr = self.arrival[items]
+        return (arr > 0) & (day - arr < FRESH_DAYS)
+
+    def on_request(self, fb: Any) -> None:
+        fresh = self._fresh(fb.day, fb.slates)                                 # [m, k]
+        self.imp += fb.slates.size
+        self.new_imp += int(fresh.sum())
+        c = fb.positions >= 0
+        self.clicks += int(c.sum())
+        self.new_clicks += int(fresh[np.flatnonzero(c), fb.positions[c]].sum())
+
+    def before_request(self, sim: Any, users: np.ndarray, slates: np.ndarray) -> None:
+        from recsim_llm.users import dynamics as dyn
+
+        pick = self.in_sample[users] & (self.seen[users] != sim.day)
+        if not pick.any():
+            return
+        u = users[pick]
+        self.seen[u] = sim.day
+        a = sim.n_available
+        fresh = self._fresh(sim.day, np.arange(a))
+        if fresh.sum() < 2:
+            return
+        s = policy_scores(self.pol, u, a)
+        if s is None:
+            return
+        ch, st = sim.cfg.choice, sim.state
+        aff, bor = dyn.all_item_terms(st.interest[u], st.interest_logw[u], st.dislike[u],
+                                      st.fatigue[u], self.world.item_emb[:a], ch.lam_dislike,
+                                      ch.beta_fatigue, ch.pool_temperature)
+        v = dyn.click_utility(aff, bor, self.world.catalog.appeal[:a], st.hook[u][:, None],
+                              ch.temperature)
+        margin = v - ch.no_click_utility                                       # [p, a]
+        for name, cols in (("cold", fresh), ("warm", ~fresh)):
+            sc, mg = np.asarray(s)[:, cols].astype(np.float64), margin[:, cols]
+            self.vals[f"{name}_auc"].append(auc_rows(sc, mg > 0))
+            self.vals[f"{name}_spearman"].append(spearman_rows(sc, mg))
+
+    def results(self) -> dict[str, float]:
+        out: dict[str, float] = {
+            "new_item_impression_share": self.new_imp / max(self.imp, 1),
+            "new_item_click_share": self.new_clicks / max(self.clicks, 1)}
+        for k, v in self.vals.items():
+            x = np.concatenate(v) if v else np.zeros(0)
+            ok = np.isfinite(x)
+            out[k] = float(x[ok].mean()) if ok.any() else float("nan")
+            out[f"{k}_n"] = int(ok.sum())
+        return out
+
 
 def unit(world: Any, spec: str, seed: int, retrain_every: int) -> dict[str, Any]:
+    from recsim_llm.agents.registry import make_policy
+
+    pol = make_policy(spec)
+    probe = ColdStartProbe(world, pol)
     t0, c0 = time.perf_counter(), time.process_time()
-    res = run_policy(world, spec, seed, log_level="request")
+    res = run_policy(world, pol, seed, attach=[probe.attach], label=spec)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     daily = pd.DataFrame(res.daily)
-    traj = Trajectory(res.trajectory.arrays(), {"log_level": "request"})  # type: ignore[union-attr]
-    arrival = world.catalog.arrival_day
-    imp = new_imp = clicks = new_clicks = 0
-    for d, _t, _u, s, p in traj.requests():
-        fresh = (arrival[s] > 0) & (d - arrival[s] < FRESH_DAYS)          # [m, k]
-        imp += s.size
-        new_imp += int(fresh.sum())
-        c = p >= 0
-        clicks += int(c.sum())
-        new_clicks += int(fresh[np.flatnonzero(c), p[c]].sum())
     after = daily["day"] > retrain_every
+    last = daily["day"] > daily["day"].max() - 7
     row: dict[str, Any] = {
         "policy": spec, "seed": seed, "wall_s": wall, "cpu_s": cpu,
         "ndcg_before": float(daily.loc[~after, "ndcg_at_k"].mean()),
         "ndcg_after": float(daily.loc[after, "ndcg_at_k"].mean()),
         "retention_final": float(daily["retention"].iloc[-1]),
-        "clicks_per_initial_user": float(daily["clicks"].sum()
-                                         / max(int(daily["joined_users"].iloc[0]), 1)),
+        "clicks_per_initial_user": float(daily["cumulative_clicks_per_initial_user"].iloc[-1]),
         "topic_entropy": float(daily["topic_entropy"].mean()),
-        "exposure_gini": float(daily["exposure_gini"].mean()),
         "homogenization": float(daily["homogenization"].mean()),
-        "new_item_impression_share": new_imp / max(imp, 1),
-        "new_item_click_share": new_clicks / max(clicks, 1),
+        "exposure_gini": float(daily["exposure_gini"].mean()),
+        "provider_exposure_gini": float(daily["provider_exposure_gini"].mean()),
+        "trap_first_week": float(daily.loc[daily["day"] <= 7, "trap_exposure"].mean()),
+        "trap_last_week": float(daily.loc[last, "trap_exposure"].mean()),
+        "trap_mean": float(daily["trap_exposure"].mean()),
         "ndcg_daily": daily["ndcg_at_k"].round(4).tolist(),
+        "trap_daily": daily["trap_exposure"].round(4).tolist(),
     }
-    pol = res.policy
+    for col in daily.columns:
+        if col.startswith("disparity:"):
+            row[col] = float(daily[col].mean())
+    row.update(probe.results())
     if hasattr(pol, "costs"):
         row["costs"] = pol.costs()
     return row
@@ -98,22 +226,56 @@ def paired(rows: list[dict[str, Any]], ref: str, metric: str) -> dict[str, dict[
     return out
 
 
-def render(path: Path) -> str:
-    """Markdown tables of a results file: per-policy means over seeds, paired diffs vs llm."""
-    data = json.loads(path.read_text())
-    df = pd.DataFrame(data["rows"])
-    cols = ["ndcg_before", "ndcg_after", "new_item_impression_share", "new_item_click_share",
-            "retention_final", "clicks_per_initial_user", "topic_entropy", "exposure_gini",
-            "homogenization", "cpu_s"]
-    g = df.groupby("policy", sort=False)[cols].mean()
+MEAN_COLS = ("ndcg_before", "ndcg_after", "retention_final", "clicks_per_initial_user",
+             "topic_entropy", "homogenization", "provider_exposure_gini", "trap_first_week",
+             "trap_last_week", "new_item_impression_share", "new_item_click_share", "cpu_s")
+COLD_COLS = ("cold_auc", "warm_auc", "cold_spearman", "warm_spearman",
+             "new_item_impression_share", "new_item_click_share")
+PAIRED = ("ndcg_after", "retention_final", "clicks_per_initial_user", "topic_entropy",
+          "homogenization", "provider_exposure_gini", "trap_first_week", "trap_last_week",
+          "new_item_impression_share", "cold_auc")
+
+
+def load_rows(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
+    rows: list[dict[str, Any]] = []
+    order: list[str] = []
+    for p in paths:
+        data = json.loads(p.read_text())
+        rows += data["rows"]
+        for pol in data["args"]["policies"]:
+            if pol not in order:
+                order.append(pol)
+    return rows, order
+
+
+def _table(df: pd.DataFrame, order: list[str], cols: list[str]) -> list[str]:
+    g = df.groupby("policy")[cols].mean()
     lines = ["| policy | seeds | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
-    for pol, row in g.iterrows():
+    for pol in order:
+        if pol not in g.index:
+            continue
         n = int((df.policy == pol).sum())
-        lines.append(f"| {pol} | {n} | " + " | ".join(f"{row[c]:.4g}" for c in cols) + " |")
-    lines += ["", "| metric | vs | mean diff (llm - other) | 95% t-CI | seeds |",
+        lines.append(f"| {pol} | {n} | " + " | ".join(f"{g.loc[pol, c]:.4g}" for c in cols)
+                     + " |")
+    return lines
+
+
+def render(paths: list[Path], ref: str | None = None) -> str:
+    """Markdown tables of results files (one per seed, or one for all): per-policy means over
+    seeds, the cold-start probe, and paired differences ``ref - other`` with t intervals."""
+    rows, order = load_rows(paths)
+    ref = ref or order[0]
+    df = pd.DataFrame(rows)
+    disp = sorted(c for c in df.columns if c.startswith("disparity:"))
+    lines = _table(df, order, list(MEAN_COLS))
+    lines += ["", *_table(df, order, [*disp, "exposure_gini"])]
+    lines += ["", *_table(df, order, list(COLD_COLS))]
+    lines += ["", f"| metric | vs | mean diff ({ref} - other) | 95% t-CI | seeds |",
               "|---|---|---|---|---|"]
-    for metric, per in data.get("paired_vs_llm", {}).items():
-        for pol, d in per.items():
+    for metric in [*PAIRED, *disp]:
+        if metric not in df.columns:
+            continue
+        for pol, d in paired(rows, ref, metric).items():
             lines.append(f"| {metric} | {pol} | {d['mean_diff']:.4g} | "
                          f"[{d['ci95_low']:.4g}, {d['ci95_high']:.4g}] | {d['n_seeds']} |")
     return "\n".join(lines)
@@ -121,20 +283,23 @@ def render(path: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--render", type=Path, default=None,
-                    help="print the markdown tables of an existing results file and exit")
-    ap.add_argument("--users", type=int, default=200)
-    ap.add_argument("--days", type=int, default=60)
+    ap.add_argument("--render", type=Path, nargs="+", default=None,
+                    help="print the markdown tables of existing results files and exit")
+    ap.add_argument("--ref", default=None, help="reference policy of the paired differences "
+                                                "(default: the first policy)")
+    ap.add_argument("--users", type=int, default=1000)
+    ap.add_argument("--days", type=int, default=120)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--new-items-per-day", type=int, default=2)
     ap.add_argument("--encoder", default="minilm")
-    ap.add_argument("--policies", nargs="+", default=["llm", "llm:0", "mf", "bpr", "greedy"])
+    ap.add_argument("--policies", nargs="+",
+                    default=["llm", "llm:7,target=dwell", "mf", "bpr", "greedy", "llm:0"])
     ap.add_argument("--retrain-every", type=int, default=7, help="R of the `llm` spec")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/llm_headline.json"))
     args = ap.parse_args()
     if args.render is not None:
-        print(render(args.render))
+        print(render(args.render, args.ref))
         return
     torch.set_num_threads(args.threads)
     cfg = override(ScenarioConfig(), encoder=args.encoder, horizon_days=args.days,
@@ -150,10 +315,8 @@ def main() -> None:
         for spec in args.policies:
             row = unit(world, spec, seed, args.retrain_every)
             rows.append(row)
-            print(json.dumps({k: v for k, v in row.items() if k != "ndcg_daily"}), flush=True)
-            result["paired_vs_llm"] = {m: paired(rows, args.policies[0], m) for m in (
-                "ndcg_after", "new_item_impression_share", "retention_final",
-                "clicks_per_initial_user", "topic_entropy", "exposure_gini")}
+            print(json.dumps({k: v for k, v in row.items()
+                              if k not in ("ndcg_daily", "trap_daily")}), flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

@@ -591,3 +591,36 @@ def compare(
         else:
             out.write_text(md + "\n")
         typer.echo(f"wrote {out}")
+
+
+# --------------------------------------------------------------------------- LLM ranker
+
+
+@app.command("fit-llm")
+def fit_llm(
+    run: Annotated[Path, typer.Argument(help="results folder of a run saved with --out and "
+                                             "--log-level request")],
+    policy: Annotated[str, typer.Option(help="the logged policy whose run to learn from")],
+    out: Annotated[Path, typer.Option(help="checkpoint folder to write")],
+    seed: Annotated[int, typer.Option(help="the logged seed")] = 0,
+    spec: Annotated[str, typer.Option(help="the ranker to fit: llm, llm:7,finetune=lora, ...")]
+    = "llm",
+    min_day: Annotated[int, typer.Option(help="first logged day trained on")] = 0,
+) -> None:
+    """Fit the LLM ranker on another policy's saved run (its logged slates, clicks and dwell
+    only) and write a checkpoint; serve it with `simulate --policy "llm:7,init=OUT"`."""
+    try:
+        from recsim_llm.agents.llm import LLMRankerPolicy
+    except ModuleNotFoundError as err:
+        _fail(f"the LLM ranker needs {err.name!r}: pip install 'recsim-llm[llm]'")
+    from recsim_llm.config import ConfigError
+
+    try:
+        pol = LLMRankerPolicy.fit_from_run(run, policy, seed, spec, min_day=min_day)
+        path = pol.save_checkpoint(out)
+    except (ConfigError, ValueError, OSError) as err:
+        _fail(_one_line(err))
+    fit = pol.fit_history[-1]
+    typer.echo(f"fitted {pol.spec} on {pol.fit_source['rows']} logged rows of {policy!r} seed "
+               f"{seed} ({fit['samples']} samples, loss {fit['loss_first']:.3f} -> "
+               f"{fit['loss_last']:.3f}); wrote {path}")

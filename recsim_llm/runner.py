@@ -81,8 +81,8 @@ PolicySpec = str | Path | BasePolicy
 def run_policy(world: World, policy: PolicySpec, seed: int,
                progress: DayCallback | None = None, *, log_level: str = "daily",
                checkpoint: Path | None = None, checkpoint_every: int = 10,
-               train_days: int = 0, freeze: bool = False, label: str | None = None
-               ) -> RunResult:
+               train_days: int = 0, freeze: bool = False, label: str | None = None,
+               attach: Sequence[Callable[[Simulator], object]] = ()) -> RunResult:
     """Run one policy on ``world`` for the whole horizon and record the daily metrics.
 
     Args:
@@ -100,6 +100,9 @@ def run_policy(world: World, policy: PolicySpec, seed: int,
             platform log as it was when it froze (a trained model replayed over the horizon).
             False = continual learning.
         label: the ``policy`` column of the rows (default: the spec or the policy's name).
+        attach: extra observers, each called once with the run's simulator before the first day
+            to register its own hooks (e.g. a benchmark's probe against the ground truth);
+            they must only read (the run is then identical to one without them).
     """
     # BLAS on one thread for the whole run, metrics included: a multi-threaded sgemm rounds
     # differently, and a last-bit difference in a policy's scores can flip a ranking weeks later
@@ -109,13 +112,13 @@ def run_policy(world: World, policy: PolicySpec, seed: int,
     with threadpool_limits(limits=1, user_api="blas"):
         return _run_policy(world, policy, seed, progress, log_level=log_level,
                            checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                           train_days=train_days, freeze=freeze, label=label)
+                           train_days=train_days, freeze=freeze, label=label, attach=attach)
 
 
 def _run_policy(world: World, policy_spec: PolicySpec, seed: int,
                 progress: DayCallback | None, *, log_level: str, checkpoint: Path | None,
-                checkpoint_every: int, train_days: int, freeze: bool, label: str | None
-                ) -> RunResult:
+                checkpoint_every: int, train_days: int, freeze: bool, label: str | None,
+                attach: Sequence[Callable[[Simulator], object]] = ()) -> RunResult:
     """:func:`run_policy` without the BLAS thread limit."""
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
@@ -129,6 +132,8 @@ def _run_policy(world: World, policy_spec: PolicySpec, seed: int,
     labels = {"scenario": world.cfg.name, "policy": label, "seed": seed}
     rec = DailyRecorder(world, labels, train_days=train_days).attach(sim)
     traj = TrajectoryLogger(world, log_level).attach(sim)
+    for observer in attach:
+        observer(sim)
 
     def learning(day: int) -> bool:
         return not freeze or day < train_days

@@ -154,3 +154,17 @@ def test_blas_runs_on_one_thread_inside_a_run(small_world: World) -> None:
         after = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
     assert seen and set(seen) == {1}
     assert set(after) == {2}  # restored afterwards
+
+
+def test_attached_observers_see_the_simulator_and_change_nothing(small_world: World) -> None:
+    """``run_policy(attach=...)``: each observer is called once with the simulator and can
+    hook it (a benchmark's probe); a read-only probe leaves the run as it was."""
+    seen: list[int] = []
+
+    def observer(sim) -> None:
+        sim.on_request.append(lambda fb: seen.append(len(fb.users)))
+
+    base = pd.DataFrame(run_policy(small_world, "mf", 0).daily)
+    probed = pd.DataFrame(run_policy(small_world, "mf", 0, attach=[observer]).daily)
+    pd.testing.assert_frame_equal(base, probed)
+    assert sum(seen) == int(base["requests"].sum()) > 0

@@ -7,9 +7,12 @@ Three log levels (``--log-level``), each including the one before:
   Kaplan-Meier survival;
 * ``user-day``: per user and day, arrays [days, n_users] of visits, requests, clicks,
   satisfaction and churn;
-* ``request``: every request: day, tick, users served, their slates, clicked positions and
-  realised satisfaction — enough for :class:`~recsim_llm.agents.replay.ReplayPolicy` to re-run
-  the run exactly without the original policy.
+* ``request``: every request: day, tick, users served, their slates, clicked positions,
+  realised satisfaction and the logged dwell of each click (``req_dwell``, NaN where no click;
+  absent from files written before it existed) — enough for
+  :class:`~recsim_llm.agents.replay.ReplayPolicy` to re-run the run exactly without the
+  original policy, and for a learner to train on another policy's logs (the platform-view part:
+  slates, clicks, dwell; ``recsim_llm.agents.llm.runlog``).
 
 Arrays are saved as compressed ``.npz`` files (one per policy and seed) next to a JSON manifest.
 """
@@ -52,6 +55,7 @@ class TrajectoryLogger:
     req_slates: list[np.ndarray] = field(default_factory=list)
     req_positions: list[np.ndarray] = field(default_factory=list)
     req_satisfaction: list[np.ndarray] = field(default_factory=list)
+    req_dwell: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         check_log_level(self.level)
@@ -76,6 +80,8 @@ class TrajectoryLogger:
             self.req_slates.append(fb.slates.astype(np.int32))
             self.req_positions.append(fb.positions.astype(np.int32))
             self.req_satisfaction.append(fb.satisfaction.astype(np.float32))
+            dwell = fb.dwell if fb.dwell is not None else np.full(len(fb.users), np.nan)
+            self.req_dwell.append(np.asarray(dwell, np.float32))
 
     def on_day_end(self, sim: Simulator, day: int) -> None:
         st = sim.state
@@ -137,6 +143,8 @@ class TrajectoryLogger:
                 req_positions=np.concatenate(self.req_positions) if self.req_positions
                 else np.zeros(0, np.int32),
                 req_satisfaction=np.concatenate(self.req_satisfaction) if self.req_satisfaction
+                else np.zeros(0, np.float32),
+                req_dwell=np.concatenate(self.req_dwell) if self.req_dwell
                 else np.zeros(0, np.float32))
         return out
 
@@ -147,6 +155,10 @@ class TrajectoryLogger:
     def set_state(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
             setattr(self, k, v.copy() if isinstance(v, np.ndarray) else list(v))
+        if "req_dwell" not in state:
+            # A checkpoint written before the dwell was logged: its requests get NaN dwell, so
+            # the arrays stay aligned with req_users.
+            self.req_dwell = [np.full(len(u), np.nan, np.float32) for u in self.req_users]
 
 
 @dataclass(frozen=True)
@@ -171,6 +183,17 @@ class Trajectory:
                  a["req_slates"][off[i]:off[i + 1]].astype(np.int64),
                  a["req_positions"][off[i]:off[i + 1]].astype(np.int64))
                 for i in range(len(off) - 1)]
+
+    def request_dwell(self) -> np.ndarray:
+        """[total served] logged dwell per served user and request, aligned with ``req_users``
+        (NaN where no click). A trajectory saved before the dwell was logged gives all NaN."""
+        if "req_offsets" not in self.arrays:
+            raise ValueError(f"trajectory was logged at level {self.level!r}; the dwell needs "
+                             f"'request'")
+        n = len(self.arrays["req_users"])
+        if "req_dwell" not in self.arrays:
+            return np.full(n, np.nan, np.float32)
+        return self.arrays["req_dwell"].astype(np.float32)
 
 
 def save_trajectory(path: Path, logger: TrajectoryLogger, meta: dict[str, Any]) -> None:

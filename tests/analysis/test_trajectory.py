@@ -10,6 +10,7 @@ import pytest
 
 from recsim_llm.analysis.trajectory import (
     LOG_LEVELS,
+    Trajectory,
     TrajectoryLogger,
     check_log_level,
     load_trajectory,
@@ -21,7 +22,7 @@ from recsim_llm.simulator import World
 
 USER_DAY_KEYS = {"visits", "requests", "clicks", "satisfaction", "churned"}
 REQUEST_KEYS = {"req_day", "req_tick", "req_offsets", "req_users", "req_slates",
-                "req_positions", "req_satisfaction"}
+                "req_positions", "req_satisfaction", "req_dwell"}
 HORIZON = 14
 
 
@@ -112,6 +113,9 @@ def test_request_arrays_consistent_with_offsets(runs: dict[str, RunResult],
     assert (np.sort(s, axis=1)[:, 1:] != np.sort(s, axis=1)[:, :-1]).all()
     nc = churny_world.cfg.dynamics.no_click_satisfaction
     np.testing.assert_allclose(a["req_satisfaction"][~clicked], nc, rtol=1e-6)
+    # the logged dwell: finite exactly where a click happened
+    assert a["req_dwell"].shape == (total,)
+    np.testing.assert_array_equal(np.isfinite(a["req_dwell"]), clicked)
 
 
 def test_trajectory_requests_view(runs: dict[str, RunResult], tmp_path: Path) -> None:
@@ -266,3 +270,16 @@ def test_saved_trajectory_is_deterministic_and_verified(runs: dict[str, RunResul
         load_trajectory(a)
     json.loads(a.with_suffix(".json").read_text())  # the manifest itself is intact
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_request_dwell_of_a_trajectory_saved_before_it_existed(runs: dict[str, RunResult]
+                                                             ) -> None:
+    """Files written before ``req_dwell`` was logged still load: their dwell is all NaN."""
+    a = dict(runs["request"].trajectory.arrays())  # type: ignore[union-attr]
+    new = Trajectory(a, {"log_level": "request"})
+    np.testing.assert_array_equal(new.request_dwell(), a["req_dwell"])
+    old = Trajectory({k: v for k, v in a.items() if k != "req_dwell"}, {"log_level": "request"})
+    assert old.request_dwell().shape == a["req_users"].shape
+    assert np.isnan(old.request_dwell()).all()
+    with pytest.raises(ValueError, match="needs 'request'"):
+        Trajectory({"churn_day": a["churn_day"]}, {"log_level": "daily"}).request_dwell()

@@ -57,8 +57,18 @@ class LLMRankerConfig:
     """token truncation of item texts (synthetic item texts are ~25 tokens)"""
     history_max_length: int = 128
     """token truncation of the history text (text user tower)"""
+    history_titles: int = 0
+    """text user tower (and ``llm:0``): the history text holds only the newest that many clicked
+    (and skipped) titles; 0 = every remembered event, cut at ``history_max_length`` tokens.
+    A cost knob: the encoder pass is roughly linear in the text's tokens (docs/llm_ranker.md)"""
     skips_per_request: int = 1
     """a request without a click adds its top-slot item to the history as a skip"""
+    init: str | None = None
+    """a ranker checkpoint folder whose model weights start this policy (e.g. one fitted on
+    another policy's saved run with ``LLMRankerPolicy.fit_from_run``); its backbone and
+    architecture must be this config's (else ``CheckpointMismatchError``). Histories and the
+    interaction log start empty in the new run, and users are scored by the loaded model from
+    the first request. None = fresh weights"""
 
     # ------------------------------------------------------------------ training
     retrain_every: int = 7
@@ -89,8 +99,8 @@ class LLMRankerConfig:
     in_batch_weight: float = 1.0
     """weight of the in-batch loss next to the pointwise BCE"""
     target: str = "click"
-    """``click``: BCE on click (1) / skip (0); ``dwell``: value-aware, a click's label is its
-    logged dwell relative to the window's 90th percentile, clipped to [0, 1] (see
+    """``click``: BCE on click (1) / skip (0); ``dwell``: value-aware, a click's label is the
+    percentile rank of its logged dwell among the window's clicks, in (0, 1] (see
     :func:`recsim_llm.agents.llm.training.labels_from_log`)"""
     amp: bool = True
     """mixed precision (bf16 autocast where supported, else fp16 + GradScaler) on CUDA; CPU
@@ -127,7 +137,8 @@ class LLMRankerConfig:
         for key in ("lora_r", "lora_alpha", "history_len", "max_length", "history_max_length",
                     "max_train_samples", "epochs", "batch_size", "window_days", "encode_batch"):
             check(getattr(self, key) >= 1, key, "must be >= 1")
-        for key in ("retrain_every", "neg_per_request", "candidates", "skips_per_request"):
+        for key in ("retrain_every", "neg_per_request", "candidates", "skips_per_request",
+                    "history_titles"):
             check(getattr(self, key) >= 0, key, "must be >= 0")
         check(self.skips_per_request <= 1, "skips_per_request", "must be 0 or 1")
         for key in ("lr", "encoder_lr"):

@@ -9,7 +9,9 @@ Specs (see :func:`make_llm_policy`):
   (the titles they clicked, newest first) and each item's text; never trains. Users without a
   click yet get random items (no text to match), as the content baselines do;
 * ``llm:R,key=value,...`` — any :class:`LLMRankerConfig` field overridden, e.g.
-  ``llm:7,finetune=head``, ``llm:7,target=dwell`` (the value-aware target), ``llm:7,mmr_alpha=0.7``.
+  ``llm:7,finetune=head``, ``llm:7,target=dwell`` (the value-aware target), ``llm:7,mmr_alpha=0.7``,
+  ``llm:7,init=PATH`` (start from a checkpoint's weights, e.g. one fitted on another policy's
+  saved run with :meth:`LLMRankerPolicy.fit_from_run`; the path must not contain a comma).
 
 The policy reads only the platform view (public item text, its own slates and logged responses,
 the logged dwell where the feedback carries one) and keeps its own per-user history of the last
@@ -69,6 +71,10 @@ class LLMRankerPolicy(BasePolicy):
         self.serve_wall_s = 0.0
         self.requests = 0
         self.ticks = 0
+        self.pretrained_retrains = 0
+        """retrainings behind the weights loaded from ``cfg.init`` (0 = fresh weights)"""
+        self.fit_source: dict[str, Any] = {}
+        """what :meth:`fit_from_run` trained on (run folder, policy, seed, rows)"""
 
     # ------------------------------------------------------------------ lifecycle
     def has_params(self) -> bool:
@@ -90,6 +96,12 @@ class LLMRankerPolicy(BasePolicy):
             raise PolicyError(f"{self.spec}: bind(ctx, rng) before init_params()")
         seed = int(self.rng.integers(2**31 - 1))
         self.model, self.tokenizer, self.identity = build_ranker(self.cfg, seed)
+        self.pretrained_retrains = 0
+        if self.cfg.init is not None:
+            meta, state, _arrays = load_ranker_checkpoint(self.cfg.init, self.identity)
+            self.model.load_state_dict(state)
+            self.pretrained_retrains = max(int(meta.get("retrains", 0))
+                                           + int(meta.get("pretrained_retrains", 0)), 1)
         self.model.to(self.device).eval()
         n, h = self.ctx.n_users, self.cfg.history_len
         self.hist_items = np.full((n, h), -1, np.int64)
@@ -115,7 +127,8 @@ class LLMRankerPolicy(BasePolicy):
         cache = self._cache(int(view.n_available))
         cache.update_users(users, self.hist_items, self.hist_types, self.ctx.catalog.titles)
         has_click = (self.hist_types[users] == CLICK).any(axis=1)
-        cold = ~has_click if (self.cfg.finetune == "none" or self.retrains == 0) else None
+        untrained = self.retrains + self.pretrained_retrains == 0
+        cold = ~has_click if (self.cfg.finetune == "none" or untrained) else None
         excl = None
         if self.cfg.exclude_recent:
             excl = np.where(self.hist_types[users] == CLICK, self.hist_items[users], -1)
@@ -193,7 +206,8 @@ class LLMRankerPolicy(BasePolicy):
             titles = self.ctx.catalog.titles
 
             def user_text(hi: torch.Tensor, ht: torch.Tensor) -> torch.Tensor:
-                texts = history_texts(hi.cpu().numpy(), ht.cpu().numpy(), titles, True)
+                texts = history_texts(hi.cpu().numpy(), ht.cpu().numpy(), titles, True,
+                                      self.cfg.history_titles)
                 enc = self.tokenizer(texts, padding=True, truncation=True,
                                      max_length=self.cfg.history_max_length,
                                      return_tensors="pt").to(dev)
@@ -245,7 +259,8 @@ class LLMRankerPolicy(BasePolicy):
         arrays = {"hist_items": self.hist_items.copy(), "hist_types": self.hist_types.copy()}
         arrays.update({f"log_{k}": v for k, v in self.log.state().items()})
         meta = {"spec": self.spec, "config": self.cfg.to_dict(), "identity": self.identity,
-                "retrains": self.retrains, "fit_history": self.fit_history}
+                "retrains": self.retrains, "fit_history": self.fit_history,
+                "pretrained_retrains": self.pretrained_retrains, "fit_source": self.fit_source}
         return {"meta": meta, "arrays": arrays,
                 "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}}
 
@@ -268,6 +283,8 @@ class LLMRankerPolicy(BasePolicy):
         self.log.set_state({k[4:]: v for k, v in arrays.items() if k.startswith("log_")})
         self.retrains = int(meta.get("retrains", 0))
         self.fit_history = list(meta.get("fit_history", []))
+        self.pretrained_retrains = int(meta.get("pretrained_retrains", 0))
+        self.fit_source = dict(meta.get("fit_source", {}))
         self.cache = None
 
     def save_checkpoint(self, path: str | Path) -> Path:
@@ -283,6 +300,15 @@ class LLMRankerPolicy(BasePolicy):
         self.load_params({"meta": meta, "model": model_state, "arrays": arrays})
 
     @classmethod
+    def fit_from_run(cls, results_dir: str | Path, policy: str, seed: int, spec: str = "llm",
+                     *, min_day: int = 0, encoder: Any = None, **overrides: Any
+                     ) -> LLMRankerPolicy:
+        """A ranker fitted on another policy's saved request-level run (see
+        :func:`fit_from_run`)."""
+        return fit_from_run(results_dir, policy, seed, spec, min_day=min_day, encoder=encoder,
+                            **overrides)
+
+    @classmethod
     def from_checkpoint(cls, path: str | Path, **overrides: Any) -> LLMRankerPolicy:
         """A policy rebuilt from a checkpoint's own config (``overrides``: serving fields such
         as ``device``, ``quantize_int8``, ``epsilon``)."""
@@ -291,6 +317,60 @@ class LLMRankerPolicy(BasePolicy):
         pol = cls(cfg, spec=meta.get("spec", "llm"))
         pol.load_checkpoint(path)
         return pol
+
+
+def fit_from_run(results_dir: str | Path, policy: str, seed: int, spec: str = "llm", *,
+                 min_day: int = 0, encoder: Any = None, **overrides: Any) -> LLMRankerPolicy:
+    """A ranker trained on the request-level log of another policy's saved run.
+
+    Reads ``results_dir/trajectories/<policy>__seed<seed>.npz`` (a run saved with ``--out`` and
+    ``--log-level request``), rebuilds the run's public context (item texts and titles) from
+    its manifest, replays the logged slates, clicks and dwell through :meth:`observe` in order
+    (so each row's history is the one before its request, built by the ranker's own rule), and
+    fits once on the rows of days >= ``min_day`` (at most ``max_train_samples`` samples; the
+    target, negatives and optimiser are the config's). Only platform-view data is read.
+
+    Args:
+        spec: the ranker to build (``llm``, ``llm:7,finetune=lora``, ...); ``llm:0`` is refused.
+        min_day: first logged day trained on (0 = the whole run).
+        encoder: the world's text encoder (default: the one the run's config names).
+        overrides: further :class:`LLMRankerConfig` fields (e.g. ``max_train_samples``).
+    Returns:
+        the fitted policy, bound to the run's context; ``save_checkpoint`` writes a folder that
+        ``LLMRankerPolicy.from_checkpoint`` or the spec ``llm:R,init=PATH`` loads.
+    Raises:
+        RunLogError: the run folder is missing, damaged or not request-level.
+        ValueError: a frozen spec, or a bad option.
+    """
+    from recsim_llm.agents.llm.runlog import load_run_log, replay_into
+    from recsim_llm.platform import PolicyContext
+    from recsim_llm.rng import RngStreams
+    from recsim_llm.scenarios import build_world
+    from recsim_llm.text import make_encoder
+
+    if spec != "llm" and not spec.startswith("llm:"):
+        raise ValueError(f"fit_from_run builds an llm ranker; got spec {spec!r}")
+    arg = spec[4:] if spec.startswith("llm:") else None
+    extra = ",".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
+                     for k, v in overrides.items())
+    if extra:
+        arg = f"{arg},{extra}" if arg else extra
+    pol = make_llm_policy(arg)
+    if pol.cfg.finetune == "none":
+        raise ValueError(f"{pol.spec} is frozen (finetune='none'); it cannot be trained on a run")
+    log = load_run_log(results_dir, policy, seed)
+    world = build_world(log.cfg, seed, encoder=encoder or make_encoder(log.cfg.encoder),
+                        data_path=log.data_path)
+    ctx = PolicyContext.of(world)  # the public context only: item texts, sizes, groups
+    del world
+    pol.bind(ctx, RngStreams(seed).fresh(f"llm_fit/{policy}"))
+    pol._cache(ctx.catalog.n_items)
+    n_req = replay_into(pol, log, min_day=min_day)
+    rows = len(pol.log)
+    pol.retrain(min_day=min_day)
+    pol.fit_source = {"results_dir": str(results_dir), "policy": policy, "seed": int(seed),
+                      "min_day": int(min_day), "requests": n_req, "rows": rows}
+    return pol
 
 
 def _parse_value(text: str) -> Any:

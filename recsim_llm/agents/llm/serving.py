@@ -47,8 +47,13 @@ def item_texts(texts: Sequence[str], titles: Sequence[str]) -> list[str]:
 
 
 def history_texts(hist_items: np.ndarray, hist_types: np.ndarray, titles: Sequence[str],
-                  with_skips: bool) -> list[str]:
+                  with_skips: bool, max_titles: int = 0) -> list[str]:
     """The history as text, newest first: "Clicked: A; B. Skipped: C." (one per row).
+
+    ``max_titles`` > 0 keeps only the newest that many clicked (and skipped) titles: a shorter
+    text, so a cheaper encoder pass (``LLMRankerConfig.history_titles``); 0 = every remembered
+    event (the text is still truncated at ``history_max_length`` tokens by the tokenizer,
+    which keeps its beginning, i.e. the newest titles).
 
     Building strings is a loop over the rows given (only users whose history changed, or one
     training batch), which a text tower cannot avoid; the encoder pass itself is batched.
@@ -56,9 +61,13 @@ def history_texts(hist_items: np.ndarray, hist_types: np.ndarray, titles: Sequen
     out = []
     for items, types in zip(hist_items.tolist(), hist_types.tolist(), strict=True):
         clicked = [titles[i] for i, t in zip(items, types, strict=True) if t == CLICK]
+        if max_titles:
+            clicked = clicked[:max_titles]
         parts = [f"Clicked: {'; '.join(clicked)}."] if clicked else []
         if with_skips:
             skipped = [titles[i] for i, t in zip(items, types, strict=True) if t == SKIP]
+            if max_titles:
+                skipped = skipped[:max_titles]
             if skipped:
                 parts.append(f"Skipped: {'; '.join(skipped)}.")
         out.append(" ".join(parts))
@@ -288,7 +297,8 @@ class ServingCache:
                                          torch.as_tensor(ht[sl], device=self.device))
                     self.U[stale[sl]] = u.float().cpu().numpy()
         else:
-            texts = history_texts(hi, ht, titles, with_skips=self.model.cfg.finetune != "none")
+            texts = history_texts(hi, ht, titles, with_skips=self.model.cfg.finetune != "none",
+                                  max_titles=self.cfg.history_titles)
             base = encode_texts(self.model, self.encoder(), self.tokenizer, texts,
                                 self.cfg.history_max_length, self.cfg.encode_batch, self.device)
             with torch.inference_mode():

@@ -111,3 +111,25 @@ def test_serving_fast_path_equals_the_tower(toy, tiny_cfg) -> None:
         e = torch.as_tensor(pol.cache.E)[torch.as_tensor(np.clip(pol.hist_items, 0, None))]
         ref = pol.model.user_from_history(e, torch.as_tensor(pol.hist_types)).numpy()
     assert np.allclose(pol.cache.U, ref, atol=1e-5)
+
+
+def test_history_text_newest_first_and_capped() -> None:
+    """The text tower's history: clicked then skipped titles, newest first; ``max_titles``
+    keeps the newest N of each (the ``history_titles`` cost knob)."""
+    from recsim_llm.agents.llm.model import CLICK, PAD, SKIP
+    from recsim_llm.agents.llm.serving import history_texts
+
+    titles = ["A", "B", "C", "D", "E"]
+    hi = np.array([[4, 3, 2, 1, 0], [-1, -1, -1, -1, -1]])
+    ht = np.array([[CLICK, SKIP, CLICK, CLICK, SKIP], [PAD] * 5])
+    assert history_texts(hi, ht, titles, True) == ["Clicked: E; C; B. Skipped: D; A.", ""]
+    assert history_texts(hi, ht, titles, False, max_titles=2) == ["Clicked: E; C.", ""]
+    assert history_texts(hi, ht, titles, True, max_titles=1) == ["Clicked: E. Skipped: D.", ""]
+
+
+def test_history_titles_option_is_validated(tiny_cfg) -> None:
+    from recsim_llm.config import ConfigError
+
+    with pytest.raises(ConfigError, match="history_titles"):
+        tiny_cfg(history_titles=-1)
+    assert tiny_cfg(history_titles=5).history_titles == 5
