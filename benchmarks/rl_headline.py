@@ -9,10 +9,17 @@
    (sum over days of ``clicks_per_active_user * active_users`` / users), and the agent's paired
    differences against each baseline with a 95 % t interval over seeds (scipy).
 
-Usage (what docs/rl_agents.md ran)::
+Usage (what docs/rl_agents.md ran; the baselines once, then each agent, then the tables)::
 
-    python benchmarks/rl_headline.py --users 500 --days 120 --seeds 5 --timesteps 300000 \
-        --train-days 30 --return-bonus 1 --churn-penalty 5 --out benchmarks/results/rl_headline
+    P="--users 300 --days 120 --seeds 5 --encoder hashing:64"
+    python benchmarks/rl_headline.py --no-agent $P --baselines greedy mf dwell random llm \
+        --out benchmarks/results/rl_headline2/baselines
+    python benchmarks/rl_headline.py $P --timesteps 500000 --train-days 60 --mode strategy \
+        --return-bonus 1 --churn-penalty 5 --gamma 0.995 --baselines --also-compare \
+        --out benchmarks/results/rl_headline2/b1_strategy_long
+    python benchmarks/rl_headline.py --no-agent $P --baselines greedy mf llm dwell random \
+        --reuse benchmarks/results/rl_headline2/baselines \
+        --from benchmarks/results/rl_headline2/b1_strategy_long --out .../combined
 
 A benchmark script, not a test: nothing in it names a policy to favour, and the numbers are
 whatever the run gives.
