@@ -9,10 +9,17 @@
    (sum over days of ``clicks_per_active_user * active_users`` / users), and the agent's paired
    differences against each baseline with a 95 % t interval over seeds (scipy).
 
-Usage (what docs/rl_agents.md ran)::
+Usage (what docs/rl_agents.md ran; the baselines once, then each agent, then the tables)::
 
-    python benchmarks/rl_headline.py --users 500 --days 120 --seeds 5 --timesteps 300000 \
-        --train-days 30 --return-bonus 1 --churn-penalty 5 --out benchmarks/results/rl_headline
+    P="--users 300 --days 120 --seeds 5 --encoder hashing:64"
+    python benchmarks/rl_headline.py --no-agent $P --baselines greedy mf dwell random llm \
+        --out benchmarks/results/rl_headline2/baselines
+    python benchmarks/rl_headline.py $P --timesteps 500000 --train-days 60 --mode strategy \
+        --return-bonus 1 --churn-penalty 5 --gamma 0.995 --baselines --also-compare \
+        --out benchmarks/results/rl_headline2/b1_strategy_long
+    python benchmarks/rl_headline.py --no-agent $P --baselines greedy mf llm dwell random \
+        --reuse benchmarks/results/rl_headline2/baselines \
+        --from benchmarks/results/rl_headline2/b1_strategy_long --out .../combined
 
 A benchmark script, not a test: nothing in it names a policy to favour, and the numbers are
 whatever the run gives.
@@ -48,14 +55,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--churn-penalty", type=float, default=5.0)
     ap.add_argument("--gamma", type=float, default=0.99)
     ap.add_argument("--hparams", default="{}", help="SB3 keyword arguments (JSON)")
-    ap.add_argument("--baselines", nargs="+", default=["greedy", "mf"])
+    ap.add_argument("--seed", type=int, default=0, help="SB3 seed of the training run")
+    ap.add_argument("--strategies", nargs="+", default=None,
+                    help="rankers of the strategy mode (default: DEFAULT_STRATEGIES)")
+    ap.add_argument("--query-dim", type=int, default=None)
+    ap.add_argument("--baselines", nargs="*", default=["greedy", "mf", "llm", "dwell"])
+    ap.add_argument("--also-compare", nargs="*", default=["dwell"],
+                    help="baselines whose paired differences against the others are reported "
+                         "too (next to the agent's)")
     ap.add_argument("--agent", default=None, help="skip training: replay this model.zip")
+    ap.add_argument("--no-agent", action="store_true",
+                    help="no agent at all: simulate the baselines only (for --reuse later)")
     ap.add_argument("--extra-agent", action="append", default=[],
                     help="another saved model.zip to replay next to it (e.g. an ablation)")
     ap.add_argument("--reuse", default=None,
                     help="headline folder of an earlier run with the same --users, --days, "
                          "--seeds, --seed-start and --encoder: take the baselines' daily rows "
-                         "from it instead of simulating them again (they are deterministic)")
+                         "from it instead of simulating them again (they are deterministic); "
+                         "baselines it lacks are simulated")
+    ap.add_argument("--from", dest="from_runs", action="append", default=[],
+                    help="headline folder of an earlier run on the same worlds: take its agents' "
+                         "daily rows (no simulation), to compare agents of several runs")
     ap.add_argument("--out", default="benchmarks/results/rl_headline")
     return ap.parse_args(argv)
 
@@ -95,6 +115,7 @@ def paired(table, metric: str, a: str, b: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    import pandas as pd
     import torch
 
     from recsim_llm.agents.sb3 import TrainConfig, train
@@ -105,46 +126,62 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record: dict = {"args": vars(args), "load_start": os.getloadavg()}
-    t0 = time.perf_counter()
-    if args.agent is None:
+    t0, c0 = time.perf_counter(), time.process_time()
+    agents: list[str] = []
+    if args.no_agent:
+        pass
+    elif args.agent is None:
         cfg = TrainConfig(algo=args.algo, action_mode=args.mode, scenario="synthetic",
                           timesteps=args.timesteps, population=args.train_users or args.users,
-                          seed=0, world_seed=args.world_seed, horizon_days=args.train_days,
-                          encoder=args.encoder,
+                          seed=args.seed, world_seed=args.world_seed,
+                          horizon_days=args.train_days, encoder=args.encoder,
                           reward={"kind": args.reward, "return_bonus": args.return_bonus,
                                   "churn_penalty": args.churn_penalty, "gamma": args.gamma},
+                          strategies=args.strategies, query_dim=args.query_dim,
                           hparams=json.loads(args.hparams))
         res = train(cfg, out / "agent", progress_bar=True)
-        agent = res.path
+        agents.append(f"sb3:{res.path}")
         record["train_seconds"] = res.seconds
+        record["train_cpu_seconds"] = time.process_time() - c0
         record["train_stats"] = res.stats
-        print(f"trained in {res.seconds:.0f} s: {res.stats}")
+        record["load_after_train"] = os.getloadavg()
+        print(f"trained in {res.seconds:.0f} s ({record['train_cpu_seconds']:.0f} CPU s): "
+              f"{res.stats}", flush=True)
     else:
-        agent = Path(args.agent)
-    spec = f"sb3:{agent}"
-    extra = [f"sb3:{p}" for p in args.extra_agent]
+        agents.append(f"sb3:{Path(args.agent)}")
+    agents += [f"sb3:{p}" for p in args.extra_agent]
+    earlier = []
+    for run in args.from_runs:
+        rows = pd.read_csv(Path(run) / "daily.csv")
+        rows = rows[rows.policy.str.startswith("sb3:")]
+        earlier.append(rows)
+        agents += [p for p in dict.fromkeys(rows.policy) if p not in agents]
     scen = merge_config(ScenarioConfig(encoder=args.encoder, horizon_days=args.days),
                         {"population": {"n_users": args.users}})
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))
-    t1 = time.perf_counter()
-    # The agent does not learn while replayed (SB3Policy.observe is a no-op); the baselines
-    # keep learning online as they always do (mf retrains on its logs every day).
-    to_run = [spec, *extra] if args.reuse else [spec, *extra, *args.baselines]
-    daily = simulate(scen, to_run, seeds).daily
+    old = None
     if args.reuse:
-        import pandas as pd
-
         prev = json.loads((Path(args.reuse) / "headline.json").read_text())["args"]
         for key in ("users", "days", "seeds", "seed_start", "encoder"):
             if prev[key] != getattr(args, key):
                 raise SystemExit(f"--reuse {args.reuse}: its {key} is {prev[key]!r}, this run's "
                                  f"{getattr(args, key)!r}")
         old = pd.read_csv(Path(args.reuse) / "daily.csv")
-        missing = set(args.baselines) - set(old.policy)
-        if missing:
-            raise SystemExit(f"--reuse {args.reuse} has no rows of {sorted(missing)}")
-        daily = pd.concat([daily, old[old.policy.isin(args.baselines)]], ignore_index=True)
+        old = old[old.policy.isin(args.baselines)]
+    have = set() if old is None else set(old.policy)
+    t1, c1 = time.perf_counter(), time.process_time()
+    # The agent does not learn while replayed (SB3Policy.observe is a no-op); the baselines
+    # keep learning online as they always do (mf and llm retrain on their logs).
+    simulated_elsewhere = {p for rows in earlier for p in rows.policy}
+    to_run = [*[a for a in agents if a not in simulated_elsewhere],
+              *[b for b in args.baselines if b not in have]]
+    parts = ([] if old is None else [old]) + earlier
+    if to_run:
+        parts.append(simulate(scen, to_run, seeds).daily)
+    daily = pd.concat(parts, ignore_index=True)
     record["eval_seconds"] = time.perf_counter() - t1
+    record["eval_cpu_seconds"] = time.process_time() - c1
+    record["simulated"] = to_run
     daily.to_csv(out / "daily.csv", index=False)
     table = per_seed(daily, args.users)
     table.to_csv(out / "per_seed.csv", index=False)
@@ -152,14 +189,19 @@ def main(argv: list[str] | None = None) -> int:
                                        "ctr_days_1_7"]].mean()
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
     comps = []
-    for other in [*extra, *args.baselines]:
-        for metric in ("retention_last", "cum_clicks_per_user"):
-            c = paired(table, metric, spec, other)
-            comps.append(c)
-            print(f"{metric:20s} agent - {other:12s} {c['mean_diff']:+.4f} "
-                  f"[{c['lo']:+.4f}, {c['hi']:+.4f}] n={c['n']} p={c['p_value']:.3g}")
+    everyone = [*agents, *args.baselines]
+    for a in [*agents, *[b for b in args.also_compare if b in args.baselines]]:
+        for other in everyone:
+            if other == a:
+                continue
+            for metric in ("retention_last", "cum_clicks_per_user"):
+                c = paired(table, metric, a, other)
+                comps.append(c)
+                print(f"{metric:20s} {a[-40:]:>40s} - {other[-24:]:24s} {c['mean_diff']:+.4f} "
+                      f"[{c['lo']:+.4f}, {c['hi']:+.4f}] n={c['n']} p={c['p_value']:.3g}")
     record.update(summary=summary.reset_index().to_dict("records"), comparisons=comps,
-                  total_seconds=time.perf_counter() - t0, load_end=os.getloadavg())
+                  total_seconds=time.perf_counter() - t0,
+                  total_cpu_seconds=time.process_time() - c0, load_end=os.getloadavg())
     (out / "headline.json").write_text(json.dumps(record, indent=2, default=str))
     return 0
 

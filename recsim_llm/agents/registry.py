@@ -135,6 +135,7 @@ def _no_arg(cls: Callable[[], BasePolicy], name: str) -> Callable[[str | None], 
 
 def _register_baselines() -> None:
     from recsim_llm.agents import baselines as b
+    from recsim_llm.agents.value_aware import make_dwell
 
     def mmr(arg: str | None) -> BasePolicy:
         if arg is None:
@@ -151,6 +152,8 @@ def _register_baselines() -> None:
                     "popular      most clicked so far (from logged clicks)")
     register_policy("greedy", _no_arg(b.GreedyPolicy, "greedy"),
                     "greedy       content-based and myopic: cosine to the user's click profile")
+    register_policy("dwell", make_dwell,
+                    "dwell[:W]    value-aware greedy: cosine + W x the items' logged dwell (1)")
     register_policy("mmr", mmr, "mmr[:ALPHA]  greedy re-ranked for diversity (alpha 0.5)")
     register_policy("oracle", b.make_oracle,
                     "oracle[:click|value]  PRIVILEGED: reads the hidden state (reference only)")

@@ -501,6 +501,7 @@ def _env_settings(env: Any) -> dict[str, Any]:
         settings["strategies"] = list(mode.strategies)
     if mode.name == "query":
         settings["query_dim"] = mode.dim
+        settings["query_basis"] = mode.basis
     return settings
 
 
@@ -565,8 +566,10 @@ class SB3Policy(BasePolicy):
             raise PolicyError(f"{self.path} was trained on scenario "
                               f"{self.meta.get('scenario')!r} (catalog {src!r}), this run's "
                               f"catalog is {ctx.catalog.source!r}")
+        # A scores action is a vector over one catalog's items, a PCA query a point in one
+        # catalog's principal directions; an encoder-basis query means the same everywhere.
         if (self.meta.get("n_items") != ctx.catalog.n_items
-                and self.meta["action_mode"] in ("scores", "query")):
+                and (self.meta["action_mode"] == "scores" or self._query_basis() == "pca")):
             raise PolicyError(f"{self.path} acts on a catalog of {self.meta.get('n_items')} "
                               f"items ({self.meta['action_mode']} mode), this run's catalog "
                               f"has {ctx.catalog.n_items}")
@@ -575,8 +578,15 @@ class SB3Policy(BasePolicy):
         super().bind(ctx, rng)
         self.mode = make_action_mode(self.meta["action_mode"], ctx,
                                      strategies=self.meta.get("strategies"),
-                                     query_dim=self.meta.get("query_dim"))
+                                     query_dim=self.meta.get("query_dim"),
+                                     query_basis=self._query_basis())
         self.mode.bind(int(rng.integers(2**31 - 1)))
+
+    def _query_basis(self) -> str | None:
+        if self.meta["action_mode"] != "query":
+            return None
+        # Agents saved before the basis was recorded were trained on the catalog's PCA.
+        return str(self.meta.get("query_basis", "pca"))
 
     def rank(self, view: PlatformView) -> IntArray:
         assert self.mode is not None

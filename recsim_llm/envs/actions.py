@@ -12,9 +12,11 @@ mode          action of one user                          slate
                                                           the user and the slot
 ``scores``    ``Box(-1, 1, (n_items,))``: a score per     the k best-scored items among those
               item of the whole catalog                   available today
-``query``     ``Box(-1, 1, (q,))``: a point in the first  the k available items with the
-              q principal directions of the item          largest dot product between their
-              embeddings (PCA of the public catalog)      projected embedding and the query
+``query``     ``Box(-1, 1, (q,))``: a point in q fixed    the k available items with the
+              directions of the encoder's space (the      largest dot product between their
+              first q rows of the orthonormal DCT-II      projected embedding and the query
+              basis; ``basis="pca"``: the catalog's
+              first q principal directions)
 ``strategy``  ``Discrete(len(strategies))``: which        that ranker's slate for the user
               named ranker serves this request
 ============  ==========================================  ==================================
@@ -33,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import scipy.fft
 from gymnasium import spaces
 
 from recsim_llm.agents.base import BasePolicy, topk_excluding
@@ -43,9 +46,15 @@ from recsim_llm.rng import RngStreams
 IntArray = npt.NDArray[np.int64]
 
 ACTION_MODES = ("slate", "scores", "query", "strategy")
-DEFAULT_STRATEGIES = ("greedy", "mmr:0.3", "popular", "random")
-"""rankers of the ``strategy`` mode: exploit, diversify, follow the crowd, explore"""
+DEFAULT_STRATEGIES = ("greedy", "dwell", "mmr:0.3", "popular", "random")
+"""rankers of the ``strategy`` mode: exploit clicks, seek logged value (dwell), diversify,
+follow the crowd, explore"""
 DEFAULT_QUERY_DIM = 16
+QUERY_BASES = ("encoder", "pca")
+"""``encoder`` (default): fixed directions of the encoder's space, the same for every catalog,
+so a query learned on one world means the same on another; ``pca``: the catalog's own
+principal directions (the first design: they differ between catalogs, so a query agent did not
+transfer to held-out worlds)"""
 
 
 class ActionMode:
@@ -102,21 +111,30 @@ class ScoresMode(ActionMode):
 
 
 class QueryMode(ActionMode):
-    """Queries in the top-``dim`` principal directions of the catalog's item embeddings."""
+    """Queries in ``dim`` directions of the item-embedding space.
+
+    ``basis="encoder"``: the first ``dim`` rows of the orthonormal DCT-II matrix of size d, a
+    fixed rotation of the encoder's own coordinates (each direction mixes all of them) that
+    depends on d alone; ``basis="pca"``: the top ``dim`` principal directions of this
+    catalog's centred embeddings. The keys are the items' coordinates in the basis, scaled so
+    that the largest is 1 (a positive scale leaves every ranking unchanged).
+    """
 
     name = "query"
 
-    def __init__(self, ctx: PolicyContext, dim: int = DEFAULT_QUERY_DIM) -> None:
+    def __init__(self, ctx: PolicyContext, dim: int = DEFAULT_QUERY_DIM,
+                 basis: str = "encoder") -> None:
         super().__init__(ctx)
         emb = np.asarray(ctx.item_emb, np.float64)
         d = emb.shape[1]
         if not 1 <= dim:
             raise ValueError(f"query_dim must be >= 1, got {dim}")
+        if basis not in QUERY_BASES:
+            raise ValueError(f"query_basis must be one of {QUERY_BASES}, got {basis!r}")
         self.dim = min(int(dim), d)
-        # Principal directions of the public catalog (SVD of the centred embeddings); the
-        # keys are the items' coordinates, scaled so that the largest is 1.
-        _, _, vt = np.linalg.svd(emb - emb.mean(axis=0), full_matrices=False)
-        keys = emb @ vt[: self.dim].T                                   # [n_items, q]
+        self.basis = basis
+        self.directions = query_directions(emb, self.dim, basis)           # [q, d]
+        keys = emb @ self.directions.T                                      # [n_items, q]
         self.keys = (keys / max(np.abs(keys).max(), 1e-12)).astype(np.float32)
 
     def space(self) -> spaces.Box:
@@ -182,8 +200,21 @@ class StrategyMode(ActionMode):
             r.load_state_dict(state[n])
 
 
+def query_directions(emb: npt.NDArray[np.float64], dim: int, basis: str
+                     ) -> npt.NDArray[np.float64]:
+    """[dim, d] orthonormal query directions of ``basis`` for item embeddings ``emb`` [n, d]."""
+    d = emb.shape[1]
+    if basis == "encoder":
+        # Row j of the DCT-II matrix is cos(pi (t + 1/2) j / d) over coordinates t, scaled to
+        # unit norm: deterministic, catalog-free, and it spreads each query over every axis.
+        return np.asarray(scipy.fft.dct(np.eye(d), norm="ortho", axis=0)[:dim], np.float64)
+    _, _, vt = np.linalg.svd(emb - emb.mean(axis=0), full_matrices=False)
+    return np.asarray(vt[:dim], np.float64)
+
+
 def make_action_mode(mode: str, ctx: PolicyContext, *, strategies: Sequence[str] | None = None,
-                     query_dim: int | None = None) -> ActionMode:
+                     query_dim: int | None = None, query_basis: str | None = None
+                     ) -> ActionMode:
     """The action mode ``mode`` (one of :data:`ACTION_MODES`) for a run's public context."""
     if mode not in ACTION_MODES:
         raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {mode!r}")
@@ -191,10 +222,13 @@ def make_action_mode(mode: str, ctx: PolicyContext, *, strategies: Sequence[str]
         raise ValueError("strategies= goes with action_mode='strategy'")
     if query_dim is not None and mode != "query":
         raise ValueError("query_dim= goes with action_mode='query'")
+    if query_basis is not None and mode != "query":
+        raise ValueError("query_basis= goes with action_mode='query'")
     if mode == "scores":
         return ScoresMode(ctx)
     if mode == "query":
-        return QueryMode(ctx, DEFAULT_QUERY_DIM if query_dim is None else query_dim)
+        return QueryMode(ctx, DEFAULT_QUERY_DIM if query_dim is None else query_dim,
+                         "encoder" if query_basis is None else query_basis)
     if mode == "strategy":
         return StrategyMode(ctx, DEFAULT_STRATEGIES if strategies is None else strategies)
     return SlateMode(ctx)

@@ -59,11 +59,11 @@ class SingleUserEnv(gym.Env):
       ids, wrong shapes or dtypes raise ``ValueError`` naming the user and slot.
     * ``"scores"``: ``Box(-1, 1, (n_items,))``, a score per item; the slate is the k best among
       the items available today (recent clicks skipped).
-    * ``"query"``: ``Box(-1, 1, (q,))``, a point in the first ``query_dim`` (16) principal
-      directions of the item embeddings; the slate is the k available items with the largest
-      dot product (recent clicks skipped).
+    * ``"query"``: ``Box(-1, 1, (q,))``, a point in ``query_dim`` (16) fixed directions of the
+      encoder's space (the same for every catalog); the slate is the k available items with
+      the largest dot product (recent clicks skipped).
     * ``"strategy"``: ``Discrete(len(strategies))``, which named ranker (default greedy,
-      mmr:0.3, popular, random) serves this request.
+      dwell, mmr:0.3, popular, random) serves this request.
 
     ``action_space.sample()`` yields valid actions only (slates among the available items).
 

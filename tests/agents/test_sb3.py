@@ -141,8 +141,9 @@ def test_missing_tensorboard_is_a_clear_message(tmp_path: Path, monkeypatch) -> 
         train(cfg, tmp_path)
 
 
-def test_agent_of_another_scenario_or_encoder_is_refused(agent: Path) -> None:
+def test_agent_of_another_scenario_or_encoder_is_refused(agent: Path, tmp_path: Path) -> None:
     import dataclasses
+    import json
 
     from recsim_llm.scenarios import build_world
 
@@ -157,9 +158,22 @@ def test_agent_of_another_scenario_or_encoder_is_refused(agent: Path) -> None:
         pol.check_params(other)
     with pytest.raises(PolicyError, match="trained with the encoder"):
         pol.check_params(dataclasses.replace(ctx, encoder_identity="minilm+pca64"))
-    bigger = merge_config(cfg, {"catalog": {"n_items": 80}})
+    bigger = PolicyContext.of(build_world(merge_config(cfg, {"catalog": {"n_items": 80}}), 0))
+    pol.check_params(bigger)  # an encoder-basis query means the same on any catalog
+    assert pol.meta["query_basis"] == "encoder"
+    # an agent saved before the basis was recorded queried its catalog's PCA: refused elsewhere
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "model.zip").write_bytes(agent.read_bytes())
+    meta = json.loads((agent.parent / "agent.json").read_text())
+    del meta["query_basis"]
+    (old / "agent.json").write_text(json.dumps(meta))
+    pca = SB3Policy(old / "model.zip")
+    pca.check_params(ctx)
     with pytest.raises(PolicyError, match=r"catalog of 60 items \(query mode\).* has 80"):
-        pol.check_params(PolicyContext.of(build_world(bigger, 0)))
+        pca.check_params(bigger)
+    pca.bind(ctx, np.random.default_rng(0))
+    assert pca.mode is not None and pca.mode.basis == "pca"
 
 
 def test_cli_train_then_simulate_next_to_greedy(tmp_path: Path) -> None:

@@ -77,6 +77,37 @@ def test_query_mode_is_a_deterministic_dot_product() -> None:
     np.testing.assert_array_equal(np.sort(a, axis=1), np.sort(best, axis=1))  # no clicks yet
 
 
+def test_encoder_query_basis_is_catalog_independent() -> None:
+    """The default query basis is fixed coordinates of the encoder space: two worlds (other
+    catalogs) get the same orthonormal directions, so one query means the same on both; the
+    catalog PCA (``pca``) differs between them."""
+    from recsim_llm.envs.actions import QueryMode, make_action_mode
+    from recsim_llm.platform import PolicyContext
+
+    a = _pop(action_mode="query", world_seed=0)
+    b = _pop(action_mode="query", world_seed=1)
+    assert isinstance(a.mode, QueryMode) and isinstance(b.mode, QueryMode)
+    assert a.mode.basis == b.mode.basis == "encoder"
+    np.testing.assert_array_equal(a.mode.directions, b.mode.directions)
+    q = a.mode.directions
+    np.testing.assert_allclose(q @ q.T, np.eye(len(q)), atol=1e-12)
+    pa = make_action_mode("query", PolicyContext.of(a.world), query_basis="pca")
+    pb = make_action_mode("query", PolicyContext.of(b.world), query_basis="pca")
+    assert isinstance(pa, QueryMode) and isinstance(pb, QueryMode)
+    cos = np.abs(np.einsum("qd,qd->q", pa.directions, pb.directions))
+    assert cos.mean() < 0.9       # another catalog's principal directions
+    with pytest.raises(ValueError, match="query_basis must be one of"):
+        make_action_mode("query", PolicyContext.of(a.world), query_basis="ica")
+    with pytest.raises(ValueError, match="query_basis= goes with"):
+        make_action_mode("scores", PolicyContext.of(a.world), query_basis="pca")
+
+
+def test_default_strategies_include_the_value_aware_ranker() -> None:
+    env = _pop(action_mode="strategy")
+    env.reset(seed=0)
+    assert "dwell" in env.mode.strategies and env.mode.strategies == DEFAULT_STRATEGIES
+
+
 def test_strategy_mode_serves_the_chosen_ranker() -> None:
     env = _pop(action_mode="strategy", strategies=["popular", "random"])
     env.reset(seed=0)
