@@ -330,3 +330,34 @@ def test_topk_excluding_rejects_nan() -> None:
     scores = np.array([[0.1, 0.2], [0.3, np.nan]])
     with pytest.raises(ValueError, match="NaN score for user row 1, item 1"):
         topk_excluding(scores, 1)
+
+
+@pytest.mark.parametrize("target", ["click", "value"])
+@pytest.mark.parametrize("block_floats", [None, 300])
+def test_oracle_pruned_slates_equal_the_full_ranking(small_world: World, target: str,
+                                                     block_floats: int | None,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The oracle scores exactly only the items whose bounds can reach the top k; its slates
+    # must be those of scoring every item (rank_full), request after request, also for users
+    # with padded interests (weight -inf) and in blocks of a few users.
+    import recsim_llm.agents.baselines as b
+
+    if block_floats is not None:
+        monkeypatch.setattr(b, "ORACLE_BLOCK_FLOATS", block_floats)
+    w = small_world
+    plat = Platform(w, 0)
+    pol = _reset(OraclePolicy(target), w)
+    plat.reset()
+    st = plat.sim.state
+    logw = st.interest_logw.copy()
+    assert logw.shape[1] > 1 and w.n_items > 4 * w.cfg.slate_size  # the pruned path runs
+    logw[::3, 1:], logw[::3, 0] = -np.inf, 0.0      # every third user: one interest, padded
+    st.interest_logw = logw
+    requests = 0
+    while not plat.done and requests < 25:
+        view = plat.view(privileged=True)
+        fast = pol.act(view)
+        np.testing.assert_array_equal(fast, pol.rank_full(plat.sim, view, view.users))
+        pol.observe(plat.serve(fast)[1])
+        requests += 1
+    assert requests == 25
