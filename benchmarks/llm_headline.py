@@ -172,7 +172,8 @@ class ColdStartProbe:
         return out
 
 
-def unit(world: Any, spec: str, seed: int, retrain_every: int) -> dict[str, Any]:
+def unit(world: Any, spec: str, seed: int, retrain_every: int,
+         daily_rows: list[pd.DataFrame] | None = None) -> dict[str, Any]:
     from recsim_llm.agents.registry import make_policy
 
     pol = make_policy(spec)
@@ -181,6 +182,8 @@ def unit(world: Any, spec: str, seed: int, retrain_every: int) -> dict[str, Any]
     res = run_policy(world, pol, seed, attach=[probe.attach], label=spec)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     daily = pd.DataFrame(res.daily)
+    if daily_rows is not None:
+        daily_rows.append(daily.assign(policy=spec, seed=seed))
     after = daily["day"] > retrain_every
     last = daily["day"] > daily["day"].max() - 7
     row: dict[str, Any] = {
@@ -297,6 +300,10 @@ def main() -> None:
     ap.add_argument("--retrain-every", type=int, default=7, help="R of the `llm` spec")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/llm_headline.json"))
+    ap.add_argument("--daily-dir", type=Path, default=None,
+                    help="also write every unit's daily rows to DIR/daily.csv (with DIR/"
+                         "headline.json naming users, days, encoder), a folder that "
+                         "rl_headline.py --reuse reads: one run serves both headlines")
     args = ap.parse_args()
     if args.render is not None:
         print(render(args.render, args.ref))
@@ -310,15 +317,24 @@ def main() -> None:
     result: dict[str, Any] = {"args": {k: str(v) if isinstance(v, Path) else v
                                        for k, v in vars(args).items()},
                               "config": cfg.to_dict(), "rows": rows}
+    daily_rows: list[pd.DataFrame] = []
     for seed in args.seeds:
         world = build_world(cfg, seed, encoder=encoder)
         for spec in args.policies:
-            row = unit(world, spec, seed, args.retrain_every)
+            row = unit(world, spec, seed, args.retrain_every, daily_rows)
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items()
                               if k not in ("ndcg_daily", "trap_daily")}), flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(result, indent=2))
+            if args.daily_dir is not None:
+                args.daily_dir.mkdir(parents=True, exist_ok=True)
+                pd.concat(daily_rows, ignore_index=True).to_csv(args.daily_dir / "daily.csv",
+                                                                index=False)
+                (args.daily_dir / "headline.json").write_text(json.dumps({"args": {
+                    "users": args.users, "days": args.days, "encoder": args.encoder,
+                    "seeds": args.seeds, "new_items_per_day": args.new_items_per_day,
+                    "policies": args.policies, "source": "benchmarks/llm_headline.py"}}))
     print(f"wrote {args.out}")
 
 

@@ -68,11 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="no agent at all: simulate the baselines only (for --reuse later)")
     ap.add_argument("--extra-agent", action="append", default=[],
                     help="another saved model.zip to replay next to it (e.g. an ablation)")
-    ap.add_argument("--reuse", default=None,
-                    help="headline folder of an earlier run with the same --users, --days, "
-                         "--seeds, --seed-start and --encoder: take the baselines' daily rows "
-                         "from it instead of simulating them again (they are deterministic); "
-                         "baselines it lacks are simulated")
+    ap.add_argument("--reuse", action="append", default=[],
+                    help="headline folder of an earlier run with the same --users, --days and "
+                         "--encoder (repeatable, e.g. one folder per seed run in parallel): take "
+                         "the baselines' daily rows of this run's seeds from it instead of "
+                         "simulating them again (they are deterministic); (baseline, seed) "
+                         "pairs none of them has are simulated")
     ap.add_argument("--from", dest="from_runs", action="append", default=[],
                     help="headline folder of an earlier run on the same worlds: take its agents' "
                          "daily rows (no simulation), to compare agents of several runs")
@@ -160,15 +161,25 @@ def main(argv: list[str] | None = None) -> int:
                         {"population": {"n_users": args.users}})
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))
     old = None
-    if args.reuse:
-        prev = json.loads((Path(args.reuse) / "headline.json").read_text())["args"]
-        for key in ("users", "days", "seeds", "seed_start", "encoder"):
+    reused = []
+    for folder in args.reuse:
+        prev = json.loads((Path(folder) / "headline.json").read_text())["args"]
+        for key in ("users", "days", "encoder"):
             if prev[key] != getattr(args, key):
-                raise SystemExit(f"--reuse {args.reuse}: its {key} is {prev[key]!r}, this run's "
+                raise SystemExit(f"--reuse {folder}: its {key} is {prev[key]!r}, this run's "
                                  f"{getattr(args, key)!r}")
-        old = pd.read_csv(Path(args.reuse) / "daily.csv")
-        old = old[old.policy.isin(args.baselines)]
-    have = set() if old is None else set(old.policy)
+        if prev.get("new_items_per_day", 0) != 0:
+            raise SystemExit(f"--reuse {folder}: its worlds have new items every day "
+                             f"({prev['new_items_per_day']}); this run's have none")
+        rows = pd.read_csv(Path(folder) / "daily.csv")
+        reused.append(rows[rows.policy.isin(args.baselines) & rows.seed.isin(seeds)])
+    if reused:
+        old = pd.concat(reused, ignore_index=True).drop_duplicates(["policy", "seed", "day"])
+    # a baseline is reused only when every seed of this run has its rows
+    have = set() if old is None else {
+        p for p, g in old.groupby("policy") if set(g.seed) >= set(seeds)}
+    if old is not None:
+        old = old[old.policy.isin(have)]
     t1, c1 = time.perf_counter(), time.process_time()
     # The agent does not learn while replayed (SB3Policy.observe is a no-op); the baselines
     # keep learning online as they always do (mf and llm retrain on their logs).

@@ -35,6 +35,17 @@ class LLMRankerConfig:
     score: str = "dot"
     """``dot``: scale * <user, item> + a linear item bias over the item embedding (text-based,
     so cold items get one too); ``mlp``: a small head over [u, e, u*e]"""
+    item_prior: float = 5.0
+    """collaborative item prior of the click target: the score adds ``w * o_i``, where
+    ``o_i = logit((c_i + m p) / (n_i + m)) - logit(p)`` is the log-odds of item i's click rate
+    per impression in the policy's own logs (``c_i`` clicks, ``n_i`` impressions, ``p`` the
+    logs' overall rate) shrunk toward ``p`` with a prior of ``m = item_prior`` impressions, and
+    ``w`` a learned weight (starting at 1). The counts are updated online at every request, so
+    what the crowd clicks (item appeal, which the text shows only partly) enters the score
+    between retrainings, as it does for ``mf``'s item bias; an item never shown has ``o_i = 0``
+    and is scored by its text alone (cold start). 0 = off. Used only by a trained ranker on the
+    click target: a dwell-trained ranker (``target=dwell``) and ``llm:0`` ignore it (a click-
+    rate prior would pull the value-aware ranker back toward hooks)"""
     finetune: str = "head"
     """``full``: every encoder weight trains; ``lora``: low-rank adapters on the attention
     projections (peft), base weights frozen; ``head``: encoder frozen, its sentence embeddings
@@ -93,9 +104,12 @@ class LLMRankerConfig:
     """max global gradient norm (0 = no clipping)"""
     neg_per_request: int = 2
     """shown-but-skipped items drawn per logged request as label-0 samples"""
-    in_batch_negatives: bool = True
+    in_batch_negatives: bool = False
     """add a sampled-softmax loss of each clicked sample against the other clicked items of the
-    batch (in-batch negatives, as in two-tower retrieval)"""
+    batch (in-batch negatives, as in two-tower retrieval). Off by default: the batch's clicked
+    items are drawn in proportion to their clicks, so the softmax pushes popular items down,
+    against the click-rate prior (measured: NDCG@10 after retraining 0.465 with it, 0.506
+    without, 300 users x 28 days, seed 0, docs/llm_ranker.md)"""
     in_batch_weight: float = 1.0
     """weight of the in-batch loss next to the pointwise BCE"""
     target: str = "click"
@@ -143,13 +157,18 @@ class LLMRankerConfig:
         check(self.skips_per_request <= 1, "skips_per_request", "must be 0 or 1")
         for key in ("lr", "encoder_lr"):
             check(getattr(self, key) > 0, key, "must be > 0")
-        for key in ("weight_decay", "grad_clip", "in_batch_weight"):
+        for key in ("weight_decay", "grad_clip", "in_batch_weight", "item_prior"):
             check(getattr(self, key) >= 0, key, "must be >= 0")
         check(0 <= self.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)")
         check(0 <= self.epsilon <= 1, "epsilon", "must be in [0, 1]")
         check(0 <= self.mmr_alpha <= 1, "mmr_alpha", "must be in [0, 1]")
         check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
               "device", "must be 'auto', 'cpu' or 'cuda[:N]'")
+
+    @property
+    def uses_prior(self) -> bool:
+        """Whether the collaborative item prior takes part (see ``item_prior``)."""
+        return self.item_prior > 0 and self.target == "click" and self.finetune != "none"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

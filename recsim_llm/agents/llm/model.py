@@ -18,7 +18,10 @@ User tower, two options:
 
 Score: ``dot`` = ``scale * <u, e_i> + w . e_i + b`` (the item bias is a function of the item
 *text embedding*, so a cold item gets one at once, unlike an id bias), or ``mlp`` = the same
-plus a small MLP over ``[u, e, u * e]`` whose last layer starts at zero.
+plus a small MLP over ``[u, e, u * e]`` whose last layer starts at zero. With the collaborative
+item prior (``LLMRankerConfig.item_prior``) both add ``prior_weight * o_i``, the shrunk
+log-odds of the item's logged click rate (computed by the policy from its logs, an input here
+like the embeddings; 0 for an item never shown).
 
 The ranker only ever sees what the platform view holds: item texts, its own slates, clicks and
 the logged dwell signal; never interests, fatigue, appeal, value or quality.
@@ -77,7 +80,8 @@ def backbone_identity(cfg: LLMRankerConfig) -> str:
     else:
         base = TransformerEncoder(cfg.model_path).identity.rsplit(":maxlen", 1)[0]
     arch = (f"user={cfg.user_tower},score={cfg.score},finetune={cfg.finetune},"
-            f"proj={cfg.proj_dim},lora_r={cfg.lora_r if cfg.finetune == 'lora' else 0}")
+            f"proj={cfg.proj_dim},lora_r={cfg.lora_r if cfg.finetune == 'lora' else 0}"
+            + (",prior" if cfg.uses_prior else ""))
     return f"{base}|{arch}"
 
 
@@ -220,6 +224,8 @@ class TwoTowerRanker(nn.Module):
         self.item_bias = nn.Linear(d, 1)
         nn.init.zeros_(self.item_bias.weight)
         nn.init.constant_(self.item_bias.bias, 0.0 if zero_shot else -2.0)
+        self.prior_weight: nn.Parameter | None = (
+            nn.Parameter(torch.tensor(1.0)) if cfg.uses_prior else None)
         self.mlp: nn.Sequential | None = None
         if cfg.score == "mlp":
             last = nn.Linear(64, 1)
@@ -255,25 +261,35 @@ class TwoTowerRanker(nn.Module):
         return self.item_head(self.encode_base(input_ids, attention_mask))
 
     # ---------------------------------------------------------------- scores
-    def score_pairs(self, u: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-        """Logits of aligned (user, item) pairs: [b, d], [b, d] -> [b]."""
+    def prior_term(self, prior: torch.Tensor | None) -> torch.Tensor | float:
+        """``prior_weight * o`` for the items' prior offsets ``o`` (0 without a prior)."""
+        if prior is None or self.prior_weight is None:
+            return 0.0
+        return self.prior_weight * prior
+
+    def score_pairs(self, u: torch.Tensor, e: torch.Tensor, prior: torch.Tensor | None = None
+                    ) -> torch.Tensor:
+        """Logits of aligned (user, item) pairs: [b, d], [b, d] (prior offsets [b]) -> [b]."""
         s = self.log_scale.exp() * (u * e).sum(-1) + self.item_bias(e).squeeze(-1)
         if self.mlp is not None:
             s = s + self.mlp(torch.cat([u, e, u * e], dim=-1)).squeeze(-1)
-        return s
+        return s + self.prior_term(prior)
 
-    def score_matrix(self, u: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-        """Logits of every user against every item: [m, d], [a, d] -> [m, a] (dot part only
-        plus the item bias; the MLP term needs :meth:`score_candidates`)."""
-        return self.log_scale.exp() * (u @ e.T) + self.item_bias(e).squeeze(-1)
+    def score_matrix(self, u: torch.Tensor, e: torch.Tensor, prior: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+        """Logits of every user against every item: [m, d], [a, d] (prior [a]) -> [m, a] (dot
+        part plus the item biases; the MLP term needs :meth:`score_candidates`)."""
+        return (self.log_scale.exp() * (u @ e.T) + self.item_bias(e).squeeze(-1)
+                + self.prior_term(prior))
 
-    def score_candidates(self, u: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-        """Logits of per-user candidate sets: [m, d], [m, C, d] -> [m, C]."""
+    def score_candidates(self, u: torch.Tensor, e: torch.Tensor,
+                         prior: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of per-user candidate sets: [m, d], [m, C, d] (prior [m, C]) -> [m, C]."""
         s = self.log_scale.exp() * torch.einsum("md,mcd->mc", u, e) + self.item_bias(e)[..., 0]
         if self.mlp is not None:
             ub = u.unsqueeze(1).expand_as(e)
             s = s + self.mlp(torch.cat([ub, e, ub * e], dim=-1))[..., 0]
-        return s
+        return s + self.prior_term(prior)
 
     def head_parameters(self) -> list[nn.Parameter]:
         return [p for n, p in self.named_parameters()

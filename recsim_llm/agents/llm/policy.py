@@ -84,6 +84,10 @@ class LLMRankerPolicy(BasePolicy):
         if self.hist_items.shape[0] != ctx.n_users:
             raise PolicyError(f"{self.spec}: its learned state is for {self.hist_items.shape[0]} "
                               f"users, this run has {ctx.n_users}")
+        n_items = len(ctx.catalog.texts)
+        if len(self.item_clicks) != n_items:
+            raise PolicyError(f"{self.spec}: its item counts are for {len(self.item_clicks)} "
+                              f"items, this run's catalog has {n_items}")
 
     def bind(self, ctx: Any, rng: np.random.Generator) -> None:
         """Public facts of a run; initialises parameters only when there are none yet."""
@@ -106,10 +110,22 @@ class LLMRankerPolicy(BasePolicy):
         n, h = self.ctx.n_users, self.cfg.history_len
         self.hist_items = np.full((n, h), -1, np.int64)
         self.hist_types = np.zeros((n, h), np.int8)
+        n_items = len(self.ctx.catalog.texts)
+        self.item_impressions = np.zeros(n_items, np.float64)
+        self.item_clicks = np.zeros(n_items, np.float64)
         self.log = InteractionLog()
         self.retrains = 0
         self.fit_history = []
         self.cache = None
+
+    def item_offsets(self) -> npt.NDArray[np.float32]:
+        """[n_items] the collaborative prior offsets ``o_i`` (``LLMRankerConfig.item_prior``):
+        log-odds of each item's logged click rate per impression, shrunk toward the overall
+        rate with ``item_prior`` pseudo-impressions, minus the overall rate's log-odds."""
+        m = self.cfg.item_prior
+        p = (self.item_clicks.sum() + 1.0) / (self.item_impressions.sum() + 2.0)
+        rate = (self.item_clicks + m * p) / (self.item_impressions + m)
+        return (np.log(rate / (1 - rate)) - np.log(p / (1 - p))).astype(np.float32)
 
     def _cache(self, n_available: int) -> ServingCache:
         if self.cache is None:
@@ -125,6 +141,8 @@ class LLMRankerPolicy(BasePolicy):
         k = int(view.slate_size)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         cache = self._cache(int(view.n_available))
+        if self.cfg.uses_prior:
+            cache.prior = self.item_offsets()
         cache.update_users(users, self.hist_items, self.hist_types, self.ctx.catalog.titles)
         has_click = (self.hist_types[users] == CLICK).any(axis=1)
         untrained = self.retrains + self.pretrained_retrains == 0
@@ -155,6 +173,9 @@ class LLMRankerPolicy(BasePolicy):
         clicked = pos >= 0
         ev_item = np.where(clicked, slates[np.arange(len(users)), np.maximum(pos, 0)],
                            slates[:, 0])
+        n_items = len(self.item_clicks)
+        self.item_impressions += np.bincount(slates.ravel(), minlength=n_items)[:n_items]
+        self.item_clicks += np.bincount(ev_item[clicked], minlength=n_items)[:n_items]
         ev_type = np.where(clicked, CLICK, SKIP if self.cfg.skips_per_request else PAD)
         add = ev_type != PAD
         u = users[add]
@@ -183,6 +204,10 @@ class LLMRankerPolicy(BasePolicy):
             raise ValueError(f"{self.spec} is frozen (finetune='none'); it does not train")
         self.log.keep_from(min_day)
         samples = draw_samples(self.log, self.cfg, self.rng, min_day)
+        if self.cfg.uses_prior:
+            # the offsets as of now: each sample's own click is in its item's count (one of
+            # typically hundreds of impressions; the shrinkage bounds it for rare items)
+            samples.prior = self.item_offsets()[samples.items]
         cache = self._cache(0)
         n_enc = cache.n_items
         if len(samples) and int(samples.items.max()) >= n_enc:
@@ -256,7 +281,9 @@ class LLMRankerPolicy(BasePolicy):
         """Weights (torch tensors), histories and log (numpy), counters (plain values)."""
         if not self.has_params():
             raise PolicyError(f"{self.spec}: no parameters yet (bind first)")
-        arrays = {"hist_items": self.hist_items.copy(), "hist_types": self.hist_types.copy()}
+        arrays = {"hist_items": self.hist_items.copy(), "hist_types": self.hist_types.copy(),
+                  "item_impressions": self.item_impressions.copy(),
+                  "item_clicks": self.item_clicks.copy()}
         arrays.update({f"log_{k}": v for k, v in self.log.state().items()})
         meta = {"spec": self.spec, "config": self.cfg.to_dict(), "identity": self.identity,
                 "retrains": self.retrains, "fit_history": self.fit_history,
@@ -279,6 +306,11 @@ class LLMRankerPolicy(BasePolicy):
         arrays = params["arrays"]
         self.hist_items = np.asarray(arrays["hist_items"], np.int64).copy()
         self.hist_types = np.asarray(arrays["hist_types"], np.int8).copy()
+        if "item_clicks" not in arrays or "item_impressions" not in arrays:
+            raise PolicyError("llm parameters lack the item click counts (item_clicks, "
+                              "item_impressions): a state saved before the item prior existed")
+        self.item_impressions = np.asarray(arrays["item_impressions"], np.float64).copy()
+        self.item_clicks = np.asarray(arrays["item_clicks"], np.float64).copy()
         self.log = InteractionLog()
         self.log.set_state({k[4:]: v for k, v in arrays.items() if k.startswith("log_")})
         self.retrains = int(meta.get("retrains", 0))

@@ -190,6 +190,9 @@ class ServingCache:
         """[n_encoded, d] item embeddings"""
         self.bias = np.zeros(0, np.float32)
         """[n_encoded] item bias of the dot score"""
+        self.prior = np.zeros(0, np.float32)
+        """[<= n_encoded] the items' collaborative prior offsets (set by the policy before each
+        ranking from its click counts; shorter = the rest are 0)"""
         self.U = np.zeros((n_users, model.dim), np.float32)
         self.dirty = np.ones(n_users, bool)
         """users whose cached vector is stale"""
@@ -307,10 +310,23 @@ class ServingCache:
         self.dirty[stale] = False
 
     # ------------------------------------------------------------------ ranking
+    def prior_offsets(self, n_available: int) -> FloatArray | None:
+        """``prior_weight * o_i`` of the available items, or None without a prior."""
+        w = self.model.prior_weight
+        if w is None:
+            return None
+        o = np.zeros(n_available, np.float32)
+        m = min(n_available, len(self.prior))
+        o[:m] = self.prior[:m]
+        return float(w.detach()) * o
+
     def scores(self, users: IntArray, n_available: int) -> FloatArray:
-        """[m, a] dot-part logits of the users against the available items."""
+        """[m, a] dot-part logits of the users against the available items (with the
+        collaborative prior where the ranker has one)."""
         scale = float(self.model.log_scale.detach().exp())
-        return scale * (self.U[users] @ self.E[:n_available].T) + self.bias[:n_available]
+        s = scale * (self.U[users] @ self.E[:n_available].T) + self.bias[:n_available]
+        prior = self.prior_offsets(n_available)
+        return s if prior is None else s + prior
 
     def rank(self, users: IntArray, n_available: int, k: int, exclude: IntArray | None,
              rng: np.random.Generator, epsilon: float,
@@ -355,6 +371,9 @@ class ServingCache:
                 u = torch.as_tensor(self.U[users], device=self.device)
                 e = torch.as_tensor(self.E, device=self.device)[torch.as_tensor(cand)]
                 rel = self.model.score_candidates(u, e).double().cpu().numpy()
+                prior = self.prior_offsets(a)
+                if prior is not None:
+                    rel = rel + prior[cand]
         if cfg.mmr_alpha >= 1.0:
             key = np.where(cforced & ~excluded, np.inf, np.where(excluded, -np.inf, rel))
             order = np.argsort(-key, axis=1, kind="stable")[:, :k]

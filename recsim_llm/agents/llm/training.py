@@ -112,6 +112,9 @@ class Samples:
     """[S] candidate item"""
     labels: npt.NDArray[np.float32]
     """[S] in [0, 1]"""
+    prior: npt.NDArray[np.float32] | None = None
+    """[S] collaborative prior offset of each candidate item (``LLMRankerConfig.item_prior``),
+    set by the policy from its counts; None = the ranker has no prior"""
 
     def __len__(self) -> int:
         return len(self.items)
@@ -248,6 +251,8 @@ def fit(model: TwoTowerRanker, samples: Samples, cfg: LLMRankerConfig, *,
     ht = torch.as_tensor(samples.hist_types, device=device)
     it = torch.as_tensor(samples.items, device=device)
     yl = torch.as_tensor(samples.labels, device=device)
+    po = None if samples.prior is None or model.prior_weight is None else \
+        torch.as_tensor(samples.prior, device=device)
     losses: list[float] = []
     model.train()
     devices = [device.index or 0] if cuda else []
@@ -264,11 +269,12 @@ def fit(model: TwoTowerRanker, samples: Samples, cfg: LLMRankerConfig, *,
                         u = user_text(hi[b], ht[b])
                     else:
                         u = model.user_from_history(hist_emb(hi[b].clamp(min=0)), ht[b])
-                    logits = model.score_pairs(u.float(), e.float())
+                    pb = None if po is None else po[b]
+                    logits = model.score_pairs(u.float(), e.float(), pb)
                     loss = F.binary_cross_entropy_with_logits(logits, yl[b])
                     if cfg.in_batch_negatives:
                         loss = loss + cfg.in_batch_weight * in_batch_loss(
-                            model, u.float(), e.float(), it[b], yl[b])
+                            model, u.float(), e.float(), it[b], yl[b], pb)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if cfg.grad_clip > 0:
@@ -290,11 +296,12 @@ def fit(model: TwoTowerRanker, samples: Samples, cfg: LLMRankerConfig, *,
 
 
 def in_batch_loss(model: TwoTowerRanker, u: torch.Tensor, e: torch.Tensor, items: torch.Tensor,
-                  labels: torch.Tensor) -> torch.Tensor:
+                  labels: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
     """Sampled softmax of each positive against the batch's other positive items.
 
     Args:
-        u, e: [b, d] user and item embeddings of the batch; items [b]; labels [b].
+        u, e: [b, d] user and item embeddings of the batch; items [b]; labels [b]; prior [b]
+            the items' prior offsets (None = no prior).
     Returns:
         label-weighted mean cross-entropy over the positives (0 with fewer than two).
     """
@@ -302,7 +309,7 @@ def in_batch_loss(model: TwoTowerRanker, u: torch.Tensor, e: torch.Tensor, items
     if int(pos.sum()) < 2:
         return u.new_zeros(())
     up, ep, ip, w = u[pos], e[pos], items[pos], labels[pos]
-    logits = model.score_matrix(up, ep)                                      # [P, P]
+    logits = model.score_matrix(up, ep, None if prior is None else prior[pos])  # [P, P]
     same = (ip[:, None] == ip[None, :]) & ~torch.eye(len(ip), dtype=torch.bool,
                                                      device=ip.device)
     logits = logits.masked_fill(same, float("-inf"))                         # duplicates

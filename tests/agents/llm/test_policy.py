@@ -156,3 +156,80 @@ def test_in_the_loop_with_the_runner(small_world) -> None:
     frozen = make_policy("llm:1,tiny={},max_train_samples=256")
     run_policy(small_world, frozen, 0, train_days=2, freeze=True)
     assert frozen.retrains == 2
+
+
+def test_item_prior_is_the_shrunk_log_odds_of_logged_clicks(toy, tiny_cfg) -> None:
+    """``o_i`` is 0 for an item never shown, grows with an item's logged click rate, is shrunk
+    toward the overall rate by ``item_prior`` pseudo-impressions, and enters the served score
+    with the learned weight; the click counts travel with the policy's state."""
+    pol = LLMRankerPolicy(tiny_cfg(item_prior=5.0, retrain_every=0, epsilon=0.0))
+    pol.bind(toy.ctx, np.random.default_rng(0))
+    assert pol.cfg.uses_prior and pol.model.prior_weight is not None
+    users = np.array([0, 1, 2, 3])
+    slates = np.tile(np.array([0, 1, 2, 3, 4]), (4, 1))
+    fb = toy.feedback(0, users, slates, np.random.default_rng(0))
+    fb.positions = np.array([0, 0, 0, 1])  # item 0 clicked 3 times, item 1 once, 2-4 never
+    pol.observe(fb)
+    assert pol.item_impressions[:6].tolist() == [4, 4, 4, 4, 4, 0]
+    assert pol.item_clicks[:6].tolist() == [3, 1, 0, 0, 0, 0]
+    o = pol.item_offsets()
+    p = (4 + 1) / (20 + 2)
+    rate0 = (3 + 5 * p) / (4 + 5)
+    assert o[0] == pytest.approx(np.log(rate0 / (1 - rate0)) - np.log(p / (1 - p)), rel=1e-5)
+    assert o[0] > o[1] > 0 > o[2] == o[3] == o[4]
+    assert o[5] == pytest.approx(0.0, abs=1e-6) and (o[5:] == o[5]).all()  # never shown
+    pol.act(toy.view(1, users))
+    with torch.no_grad():
+        pol.model.prior_weight.fill_(2.0)
+    base = pol.cache.scores(users, toy.n_items) - pol.cache.prior_offsets(toy.n_items)
+    assert np.allclose(pol.cache.scores(users, toy.n_items) - base, 2.0 * o[: toy.n_items])
+    # state: the counts round-trip; a state without them (older format) is refused
+    b = LLMRankerPolicy(tiny_cfg(item_prior=5.0, retrain_every=0, epsilon=0.0))
+    b.bind(toy.ctx, np.random.default_rng(1))
+    state = pol.params()
+    b.load_params(state)
+    assert np.array_equal(b.item_clicks, pol.item_clicks)
+    del state["arrays"]["item_clicks"]
+    with pytest.raises(PolicyError, match="item click counts"):
+        b.load_params(state)
+
+
+def test_item_prior_is_off_for_the_dwell_target_and_zero_shot(tiny_cfg) -> None:
+    assert not tiny_cfg(target="dwell").uses_prior
+    assert not tiny_cfg(finetune="none", user_tower="text").uses_prior
+    assert not tiny_cfg(item_prior=0.0).uses_prior
+    assert tiny_cfg().uses_prior
+    # a checkpoint of a ranker without the prior is another architecture (refused on load)
+    from recsim_llm.agents.llm.model import backbone_identity
+
+    assert backbone_identity(tiny_cfg(item_prior=0.0)) != backbone_identity(tiny_cfg())
+    with pytest.raises(ValueError, match="item_prior"):
+        tiny_cfg(item_prior=-1.0)
+
+
+def test_item_prior_helps_when_appeal_is_not_in_the_text(tiny_cfg) -> None:
+    """Items whose text says nothing of their pull: a few of them are clicked by everyone. The
+    prior, learned online from the counts, ranks them first; text alone cannot."""
+    from tests.agents.llm.conftest import Toy
+
+    toy = Toy()
+    hot = np.array([3, 17, 26])
+    rng = np.random.default_rng(0)
+    hits = {}
+    for prior in (5.0, 0.0):
+        pol = LLMRankerPolicy(tiny_cfg(item_prior=prior, retrain_every=0, epsilon=0.3,
+                                       exclude_recent=False))
+        pol.bind(toy.ctx, np.random.default_rng(0))
+        for day in range(4):
+            view = toy.view(day)
+            slates = pol.act(view)
+            is_hot = np.isin(slates, hot)
+            pos = np.where(is_hot.any(1), is_hot.argmax(1), -1)
+            fb = toy.feedback(day, view.users, slates, rng)
+            fb.positions = pos
+            pol.observe(fb)
+        top = pol.act(toy.view(4))
+        hits[prior] = float(np.isin(top[:, :3], hot).mean())
+        if prior:
+            assert set(np.argsort(-pol.item_offsets())[:3]) == set(hot)
+    assert hits[5.0] > hits[0.0] + 0.1, hits
