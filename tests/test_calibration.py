@@ -276,3 +276,26 @@ def test_calibrate_minilm_small_slice(ml100k: MovieLensData) -> None:
     assert "transformer" in r["encoder_identity"]
     assert r["fits"]["text+popularity"]["converged"]
     assert 0.0 <= r["evaluation"]["text-only"]["auc"] <= 1.0
+
+
+def test_activity_curve_counts_returning_users_and_censors_late_ones() -> None:
+    import pandas as pd
+
+    from recsim_llm.calibration.activity import SECONDS_PER_DAY, activity_curve
+
+    day = SECONDS_PER_DAY
+    r = pd.DataFrame({"user_id": ["a", "a", "b", "c", "c", "d"],
+                      "timestamp": [0, 40 * day, 5 * day, 10 * day, 100 * day, 95 * day]})
+    c = activity_curve(r, [0, 30, 90]).set_index("day")
+    # log ends on day 100; d joins on day 95: observable for d <= 5 only
+    assert c.loc[0, "observable_users"] == 4 and c.loc[0, "still_active"] == 1.0
+    assert c.loc[30, "observable_users"] == 3  # a, b, c
+    assert c.loc[30, "still_active"] == pytest.approx(2 / 3)  # a (40 days), c (90 days)
+    assert c.loc[90, "observable_users"] == 3  # a, b, c; d joined on day 95
+    assert c.loc[90, "still_active"] == pytest.approx(1 / 3)  # c only
+    assert c.loc[0, "single_day_share"] == pytest.approx(0.5)  # b and d
+    for bad, msg in [(r.iloc[:0], "empty"), (r.drop(columns="timestamp"), "lack")]:
+        with pytest.raises(ValueError, match=msg):
+            activity_curve(bad, [0])
+    with pytest.raises(ValueError, match=">= 0"):
+        activity_curve(r, [-1])

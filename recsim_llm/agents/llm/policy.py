@@ -17,8 +17,9 @@ The policy reads only the platform view (public item text, its own slates and lo
 the logged dwell where the feedback carries one) and keeps its own per-user history of the last
 ``history_len`` events (a click, or the top-slot item of a request without a click as a skip).
 Until the first retraining, users without a click are served at random (the untrained model has
-no signal for them); afterwards the learned empty-history vector and the text-based item bias
-score them.
+no signal for them); afterwards the learned empty-history vector, the text-based item bias and
+the collaborative click-rate prior (``item_prior``: the shrunk log-odds of each item's logged
+click rate, counted online from its own logs) score them.
 """
 
 from __future__ import annotations
