@@ -33,7 +33,7 @@ from recsim_llm.config import ConfigError, _check
 from recsim_llm.envs.actions import ACTION_MODES, ActionMode, make_action_mode
 from recsim_llm.envs.observation import observation_size, observe
 from recsim_llm.envs.rewards import RewardConfig, reward_config
-from recsim_llm.platform import PlatformView, PolicyContext
+from recsim_llm.platform import LoggedFeedback, PlatformView, PolicyContext
 
 ALGORITHMS = ("ppo", "a2c", "dqn", "sac", "td3")
 AGENT_FILE = "agent.json"
@@ -593,6 +593,12 @@ class SB3Policy(BasePolicy):
         obs = observe(view)
         actions, _ = self.model.predict(obs, deterministic=True)
         return self.mode.to_slates(np.asarray(actions), view)
+
+    def observe(self, feedback: LoggedFeedback) -> None:
+        """The agent's network does not learn while replayed; the learning rankers of its
+        strategy mode (e.g. ``mf``) keep learning from every request, as they did in training."""
+        if self.mode is not None:
+            self.mode.observe(feedback)
 
     def params(self) -> dict[str, Any]:
         # The model lives in its zip; a checkpoint records which one (and the mode's rankers).

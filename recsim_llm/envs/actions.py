@@ -40,7 +40,7 @@ from gymnasium import spaces
 
 from recsim_llm.agents.base import BasePolicy, topk_excluding
 from recsim_llm.envs.spaces import SlateSpace
-from recsim_llm.platform import PlatformView, PolicyContext
+from recsim_llm.platform import LoggedFeedback, PlatformView, PolicyContext
 from recsim_llm.rng import RngStreams
 
 IntArray = npt.NDArray[np.int64]
@@ -75,6 +75,10 @@ class ActionMode:
 
     def bind(self, seed: int) -> None:
         """Seed what the mode draws (only ``strategy`` rankers draw)."""
+        return None
+
+    def observe(self, feedback: LoggedFeedback) -> None:
+        """The logged feedback of a served request (only ``strategy`` rankers learn from it)."""
         return None
 
     def state_dict(self) -> dict[str, Any]:
@@ -176,6 +180,13 @@ class StrategyMode(ActionMode):
 
     def space(self) -> spaces.Discrete:
         return spaces.Discrete(len(self.strategies))
+
+    def observe(self, feedback: LoggedFeedback) -> None:
+        """Every ranker learns from every served request, whichever ranker served it (a
+        learning ranker such as ``mf`` is then trained off-policy on the agent's log, as it
+        would be on any platform log); the stateless ones ignore it."""
+        for r in self.rankers:
+            r.observe(feedback)
 
     def to_slates(self, actions: np.ndarray, view: PlatformView) -> IntArray:
         a = np.asarray(actions).reshape(-1)

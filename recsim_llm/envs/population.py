@@ -169,6 +169,7 @@ class PopulationEnv(VectorEnv):
         view = self.platform.view()
         slates = self.mode.to_slates(acts[view.users], view)
         fb, logged = self.platform.serve(slates)
+        self.mode.observe(logged)
         churned = self.platform.sim.state.churned
         terminated = churned & ~self._churned          # True once, at the churning step
         rewards = step_rewards(self.reward, fb, logged, self.platform, terminated)

@@ -183,6 +183,7 @@ class SingleUserEnv(gym.Env):
         try:
             slates = self.mode.to_slates(act[None, ...], view)
             fb, logged = self.platform.serve(slates)
+            self.mode.observe(logged)
         except SlateError as err:
             raise SlateError(str(err).replace("user 0", f"user {self.user}")) from None
         terminated = bool(self.platform.sim.state.churned[0])

@@ -122,6 +122,18 @@ def test_strategy_mode_serves_the_chosen_ranker() -> None:
         env.mode.to_slates(np.full(len(view.users), 7), view)
 
 
+def test_learning_strategies_learn_from_every_request() -> None:
+    """A learning ranker of the strategy mode (``mf``) is trained on every served request,
+    also those another strategy served; so it is in replay (``SB3Policy.observe``)."""
+    env = _pop(action_mode="strategy", strategies=["mf", "random"])
+    env.reset(seed=0)
+    mf = env.mode.rankers[0]
+    before = (mf.U.copy(), mf.V.copy())
+    for _ in range(3):  # only `random` serves
+        env.step(np.ones(env.num_envs, np.int64))
+    assert not np.array_equal(before[0], mf.U) and not np.array_equal(before[1], mf.V)
+
+
 def test_bad_mode_arguments() -> None:
     with pytest.raises(ValueError, match="action_mode must be one of"):
         _pop(action_mode="slates")
