@@ -62,6 +62,29 @@ def test_agent_acts_as_the_model_predicts(agent: Path) -> None:
     np.testing.assert_array_equal(pol.act(view), pol.mode.to_slates(action, view))
 
 
+def test_replayed_strategy_agent_keeps_its_learning_rankers_learning(tmp_path: Path) -> None:
+    """The network is frozen in replay; an ``mf`` strategy keeps learning from every request."""
+    from recsim_llm.platform import Platform
+    from recsim_llm.scenarios import build_world
+
+    env = gym.make(ID, horizon_days=2, config=SMALL, action_mode="strategy",
+                   strategies=["random", "mf"])
+    model = PPO("MlpPolicy", env, seed=0, n_steps=16, batch_size=16, device="cpu").learn(16)
+    path = save_agent(model, env, tmp_path / "ppo")
+    cfg = merge_config(ScenarioConfig(encoder="hashing:64", horizon_days=2), SMALL)
+    plat = Platform(build_world(cfg, 0), 0)
+    pol = make_policy(f"sb3:{path}")
+    pol.bind(plat.context, np.random.default_rng(0))
+    plat.reset()
+    mf = pol.mode.rankers[1]
+    v0 = mf.V.copy()
+    for _ in range(3):
+        view = plat.view()
+        _, logged = plat.serve(pol.act(view))
+        pol.observe(logged)
+    assert not np.array_equal(v0, mf.V)
+
+
 def test_agent_of_another_observation_size_is_refused(agent: Path) -> None:
     cfg = merge_config(ScenarioConfig(encoder="hashing:32", horizon_days=2), SMALL)
     with pytest.raises(PolicyError, match="observations of size"):
