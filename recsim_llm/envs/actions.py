@@ -46,11 +46,10 @@ from recsim_llm.rng import RngStreams
 IntArray = npt.NDArray[np.int64]
 
 ACTION_MODES = ("slate", "scores", "query", "strategy")
-DEFAULT_STRATEGIES = ("greedy", "dwell", "mmr:0.3", "popular", "random", "mf")
+DEFAULT_STRATEGIES = ("greedy", "dwell", "mmr:0.3", "popular", "random")
 """rankers of the ``strategy`` mode: exploit clicks, seek logged value (dwell), diversify,
-follow the crowd, explore, and a collaborative learner (online MF, trained on every served
-request whichever ranker served it). ``mf`` was added in session 3: without a collaborative
-ranker no strategy agent matched ``mf``'s clicks at the default scenario (docs/rl_agents.md)"""
+follow the crowd, explore. A learning ranker may be added (``strategies=[..., "mf"]``): it is
+trained on every served request, whichever ranker served it"""
 DEFAULT_QUERY_DIM = 16
 QUERY_BASES = ("encoder", "pca")
 """``encoder`` (default): fixed directions of the encoder's space, the same for every catalog,

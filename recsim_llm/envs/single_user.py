@@ -63,7 +63,7 @@ class SingleUserEnv(gym.Env):
       encoder's space (the same for every catalog); the slate is the k available items with
       the largest dot product (recent clicks skipped).
     * ``"strategy"``: ``Discrete(len(strategies))``, which named ranker (default greedy,
-      dwell, mmr:0.3, popular, random, mf) serves this request.
+      dwell, mmr:0.3, popular, random) serves this request.
 
     ``action_space.sample()`` yields valid actions only (slates among the available items).
 
