@@ -181,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     if old is not None:
         old = old[old.policy.isin(have)]
     t1, c1 = time.perf_counter(), time.process_time()
-    # The agent does not learn while replayed (SB3Policy.observe is a no-op); the baselines
-    # keep learning online as they always do (mf and llm retrain on their logs).
+    # The agent's network does not learn while replayed (SB3Policy.observe only feeds the
+    # learning rankers of its strategy mode, e.g. mf); the baselines keep learning online as
+    # they always do (mf and llm retrain on their logs).
     simulated_elsewhere = {p for rows in earlier for p in rows.policy}
     to_run = [*[a for a in agents if a not in simulated_elsewhere],
               *[b for b in args.baselines if b not in have]]
