@@ -214,10 +214,6 @@ class Simulator:
         self.on_day_end: list[Callable[[Simulator, int], None]] = []
         self.kernel = resolve_kernel(self.cfg.simulator.kernel)
         """the kernel in use, ``"numpy"`` or ``"numba"`` (``auto`` resolved)"""
-        if self.kernel == "numba" and self.cfg.dynamics.habit_gain > 0:
-            from recsim_llm.config import ConfigError
-            raise ConfigError("DynamicsConfig.habit_gain > 0 (the habit prototype) runs on the "
-                              "numpy kernel only; set simulator.kernel = 'numpy'")
         self._kpop = None
         if self.kernel == "numba":
             from recsim_llm.kernels import population as kpop
@@ -425,6 +421,8 @@ class Simulator:
             st.day_requests, st.day_clicks, st.day_sat_sum, st.in_session,
             u_all if u_all.ndim == 2 else u_all[:, None], eps_all,
             eps_dwell, prm, iprm, cascade, pos, item, y, dwell, ended, shown, self._no_utilities)
+        if self._habit is not None:  # after the choice, as in the reference: O(served) numpy
+            self._update_habit(idx, np.where(item >= 0, self._appeal[np.maximum(item, 0)], 0.0))
         return self._finish(Feedback(day=self.day, tick=self.tick, users=idx, slates=S,
                                      positions=pos, items=item, satisfaction=y, dwell=dwell,
                                      session_ended=ended, slate_mean_emb=shown))

@@ -124,6 +124,21 @@ def test_choices_equal_on_a_fixed_seed(small_world: World) -> None:
     assert steps > 20 and b.done and b.day == a.day
 
 
+def test_habit_stock_and_hook_equal_on_both_paths(make_small_config) -> None:
+    """The habit stock (updated after the kernel's choice, in numpy on the served users) and
+    the hook it raises follow the reference exactly while the choices agree."""
+    world = build_world(make_small_config(**{"dynamics.habit_gain": 2.0, "dynamics.habit_decay":
+                                             0.8, "horizon_days": 2}), 0)
+    steps = 0
+    for fa, fb, a, b in run_pair(world, seed=2):
+        np.testing.assert_array_equal(fa.items, fb.items)
+        assert a._habit is not None and b._habit is not None
+        np.testing.assert_array_equal(b._habit, a._habit)
+        np.testing.assert_array_equal(b.state.hook, a.state.hook)
+        steps += 1
+    assert steps > 5 and a._habit.max() > 0
+
+
 def test_cascade_choices_equal(make_small_config) -> None:
     world = build_world(make_small_config(**{"choice.model": "cascade", "horizon_days": 2}), 0)
     for fa, fb, _a, _b in run_pair(world, seed=1):
