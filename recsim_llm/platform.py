@@ -147,7 +147,7 @@ class PlatformLog:
     """
 
     def __init__(self, n_users: int, item_emb: FloatArray, recent: int = RECENT,
-                 skipped: int = RECENT_SKIPPED) -> None:
+                 skipped: int = RECENT_SKIPPED, history_clicks: IntArray | None = None) -> None:
         n, (m, d) = n_users, item_emb.shape
         self.item_emb = item_emb
         self.clicks = np.zeros(n, np.int64)
@@ -185,8 +185,11 @@ class PlatformLog:
         """[n] clicks with a logged dwell signal"""
         self.item_impressions = np.zeros(m, np.int64)
         """[m] times each item was shown"""
-        self.item_clicks = np.zeros(m, np.int64)
-        """[m] times each item was clicked"""
+        self.item_clicks = (np.zeros(m, np.int64) if history_clicks is None
+                            else np.array(history_clicks, np.int64))
+        """[m] times each item was clicked, counted from ``history_clicks`` (the platform's log
+        before the run, :attr:`Catalog.history_clicks <recsim_llm.catalog.base.Catalog.
+        history_clicks>`; zeros for a new platform)"""
         self.item_dwell_sum = np.zeros(m, np.float64)
         """[m] sum of logged dwell signals of each item's clicks"""
         self.item_dwell_count = np.zeros(m, np.int64)
@@ -370,7 +373,8 @@ class Platform:
         self.world = world
         self.sim = Simulator(world, seed)
         self.context = PolicyContext.of(world)
-        self.log = PlatformLog(world.n_users, world.item_emb)
+        self.log = PlatformLog(world.n_users, world.item_emb,
+                               history_clicks=world.catalog.history_clicks)
         self.frozen_log: PlatformLog | None = None
         """when set, views show this log (a frozen policy's knowledge) instead of ``log``"""
         self._served: IntArray | None = None
@@ -386,7 +390,8 @@ class Platform:
     # ------------------------------------------------------------------ stepping
     def reset(self) -> None:
         self.sim.reset()
-        self.log = PlatformLog(self.world.n_users, self.world.item_emb)
+        self.log = PlatformLog(self.world.n_users, self.world.item_emb,
+                               history_clicks=self.world.catalog.history_clicks)
         self.frozen_log = None
         self._served = None
 

@@ -166,6 +166,8 @@ def _cap_users(personas: Personas, cfg: ScenarioConfig, rngs: RngStreams) -> Per
 def training_item_state(data: MovieLensData, held_out: pd.DataFrame) -> Catalog:
     """The catalog with appeal and value counted on the training period only.
 
+    ``history_clicks`` = the training rating counts (the platform's own log before the
+    simulation starts: ``popular`` ranks by it from day 0, as a deployed service would),
     ``appeal`` = training-period popularity (:func:`~recsim_llm.catalog.movielens.
     popularity_appeal` of the training rating counts), ``value`` = the Bayesian-shrunk mean
     training rating on [-1, 1] (:func:`~recsim_llm.catalog.movielens.rating_value`): nothing of
@@ -186,9 +188,10 @@ def training_item_state(data: MovieLensData, held_out: pd.DataFrame) -> Catalog:
     items = r["item_index"].to_numpy(np.int64)[out]
     ratings = r["rating"].to_numpy(np.float64)[out]
     n = data.catalog.n_items
+    counts = np.bincount(items, minlength=n)
     return dataclasses.replace(
-        data.catalog, appeal=popularity_appeal(np.bincount(items, minlength=n)),
-        value=rating_value(items, ratings, n, data.rating_scale))
+        data.catalog, appeal=popularity_appeal(counts),
+        value=rating_value(items, ratings, n, data.rating_scale), history_clicks=counts)
 
 
 ML_PERSONAS: dict[str, Any] = {"max_interests": 20, "interest_order": "recent",

@@ -178,3 +178,29 @@ def test_ml100k_appeal_and_value_come_from_the_training_period() -> None:
     np.testing.assert_allclose(cat.appeal, popularity_appeal(np.bincount(items, minlength=n)))
     np.testing.assert_allclose(cat.value, rating_value(items, ratings, n, data.rating_scale))
     assert not np.allclose(cat.value, data.catalog.value)  # the all-period value differs
+    # the platform's own log before the run: the training rating counts, nothing held out
+    np.testing.assert_array_equal(cat.history_clicks, np.bincount(items, minlength=n))
+
+
+@needs_ml100k
+def test_ml100k_platform_starts_from_its_training_history() -> None:
+    """The MovieLens platform is not new: its click counts start at the training period's
+    ratings, so `popular` serves the most-rated films from the first request (a new platform's
+    `popular` would lock onto whatever its first random slates got clicked)."""
+    from recsim_llm.agents.registry import resolve_policy
+    from recsim_llm.platform import Platform
+
+    cfg = override(ScenarioConfig.defaults_for("ml-100k"), **{
+        "encoder": "hashing:16", "population.n_users": 20, "horizon_days": 2})
+    world = build_world(cfg, 0)
+    hist = world.catalog.history_clicks
+    assert hist is not None and hist.sum() > 0
+    platform = Platform(world, 0)
+    platform.reset()
+    np.testing.assert_array_equal(platform.log.item_clicks, hist)
+    policy = resolve_policy("popular")
+    view = platform.view()
+    policy.bind(platform.context, np.random.default_rng(0))
+    slates = policy.rank(view)
+    top = set(np.argsort(-hist, kind="stable")[: cfg.slate_size + 20].tolist())
+    assert set(slates.ravel().tolist()) <= top

@@ -45,6 +45,10 @@ class Catalog:
     """[n, n_topics] multi-label topics (e.g. all genres of a film); None = one-hot of topics"""
     source: str = "synthetic"
     """where the catalog came from (scenario name or file path)"""
+    history_clicks: npt.NDArray[np.int64] | None = None
+    """[n] clicks the platform logged before the simulation starts (public: its own history;
+    on MovieLens the training period's ratings of each film); None = a new platform, no clicks.
+    The platform's per-item click counts start from it (:class:`~recsim_llm.platform.PlatformLog`)."""
     extra: dict = field(default_factory=dict)
     """loader-specific columns (e.g. year, popularity counts), each an array of length n"""
 
@@ -69,6 +73,11 @@ class Catalog:
                 i = int(np.flatnonzero(bad)[0])
                 raise ValueError(f"Catalog.{name} must be finite and in [{lo:g}, 1]: item "
                                  f"{self.item_ids[i]!r} (row {i}) has {arr[i]!r}")
+        if self.history_clicks is not None:
+            h = np.asarray(self.history_clicks)
+            if h.shape != (n,) or not np.issubdtype(h.dtype, np.integer) or (h < 0).any():
+                raise ValueError("Catalog.history_clicks must be [n_items] non-negative integer "
+                                 "counts")
         if self.topic_matrix is not None and self.topic_matrix.shape != (n, len(self.topic_names)):
             raise ValueError("Catalog.topic_matrix must have shape [n_items, n_topics]")
 
@@ -110,4 +119,6 @@ class Catalog:
             value=self.value[idx],
             arrival_day=self.arrival_day[idx],
             topic_matrix=None if self.topic_matrix is None else self.topic_matrix[idx],
-            source=self.source, extra={k: np.asarray(v)[idx] for k, v in self.extra.items()})
+            source=self.source,
+            history_clicks=None if self.history_clicks is None else self.history_clicks[idx],
+            extra={k: np.asarray(v)[idx] for k, v in self.extra.items()})
