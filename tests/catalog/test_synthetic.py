@@ -125,3 +125,18 @@ def test_clickbait_register_is_in_the_text_and_its_appeal_and_value() -> None:
     assert bait[trap].mean() > 0.8
     none = _cat(n_items=200, clickbait_share=0.0)
     assert not none.extra["clickbait"].any()
+
+
+def test_history_clicks_are_checked_and_follow_a_subset() -> None:
+    """A new platform has no history; a given history is [n] non-negative integer counts,
+    kept row for row by ``subset`` (one-line errors otherwise)."""
+    import dataclasses
+
+    cat = _cat(n_items=50)
+    assert cat.history_clicks is None
+    hist = np.arange(50, dtype=np.int64)
+    sub = dataclasses.replace(cat, history_clicks=hist).subset(np.array([4, 2]))
+    np.testing.assert_array_equal(sub.history_clicks, [4, 2])
+    for bad in (np.arange(49), -hist, hist.astype(float)):
+        with pytest.raises(ValueError, match=r"Catalog\.history_clicks must be \[n_items\]"):
+            dataclasses.replace(cat, history_clicks=bad)
