@@ -132,12 +132,8 @@ def mmr_rerank(rel: np.ndarray, item_emb: np.ndarray, recent: IntArray, k: int, 
     return out
 
 
-ORACLE_BLOCK_FLOATS = 2**21
-"""served users per oracle block: this many floats of [users, K, n_available] cosines (8 MB).
-Larger blocks were slower: a 128 MB temporary is mapped afresh by the allocator at every
-request, and its page faults cost system time (15 days of ``oracle:click`` on ml-latest-small,
-100 users: 1.35 M minor faults and 8 s of system time at 2^25 floats, 0.11 M and 2.5-4 s at
-2^21; the same slates, since every user's row is computed alone; ``docs/benchmarks.md``)."""
+ORACLE_BLOCK_FLOATS = 2**25
+"""served users per oracle block: this many floats of [users, K, n_available] cosines (128 MB)"""
 
 
 class OraclePolicy(BasePolicy):
