@@ -16,8 +16,11 @@ Per run (one policy, scenario and seed), from its ``daily.csv`` / ``groups.csv``
   smallest) minus the size-weighted rest, on the last day (:func:`recsim_llm.analysis.stats.
   group_gap`), for the scenario's ``group_key`` (default: the first key).
 
-The leaderboard gives per (scenario, policy) the mean over seeds and a Student-t interval
-(``scipy.stats.ttest_1samp(...).confidence_interval``); one seed has no interval.
+The leaderboard gives per (scenario, policy) the mean over seeds and an interval that stays in
+the metric's range (:data:`RANGES`, :func:`recsim_llm.analysis.stats.range_ci`: Student-t on
+the logit scale for a bounded metric, on the log scale for a non-negative one, a percentile
+bootstrap where a seed sits on a bound; plain Student-t for an unbounded one); one seed has no
+interval.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from recsim_llm.analysis import stats as S
 
@@ -47,6 +49,15 @@ LABELS = {"retention_d120": "retention day 120", "retention_d180": "retention da
           "topic_entropy_final": "topic entropy (bits)", "homogenization_final": "homogenization",
           "provider_disparity_final": "provider disparity", "group_retention_gap":
           "group retention gap"}
+
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "retention_d120": (0.0, 1.0), "retention_d180": (0.0, 1.0), "retention_final": (0.0, 1.0),
+    "cum_clicks_per_initial_user": (0.0, None), "topic_entropy_final": (0.0, None),
+    "homogenization_final": (0.0, 1.0), "provider_disparity_final": (0.0, None),
+    "group_retention_gap": (-1.0, 1.0)}
+"""the range each headline metric can take (lower, upper; None = unbounded): a difference of
+two shares lies in [-1, 1], the homogenization is a Jaccard index, disparity and entropy are
+non-negative"""
 
 ID_COLUMNS = ("scenario_id", "policy", "seed")
 
@@ -112,20 +123,19 @@ def run_headline(daily: pd.DataFrame, groups: pd.DataFrame | None,
     return out
 
 
-def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float, int]:
-    """Mean and Student-t interval of the finite values: (mean, lo, hi, n); NaN bounds if n < 2
-    or every value is equal (then lo = hi = mean)."""
+def interval(values: Sequence[float], metric: str, level: float = 0.95
+             ) -> tuple[float, float, float, int]:
+    """Mean of the finite values and an interval inside ``metric``'s range (:data:`RANGES`):
+    (mean, lo, hi, n); NaN bounds if n < 2, lo = hi = mean if every value is equal."""
     x = np.asarray([v for v in values if np.isfinite(v)], np.float64)
     n = len(x)
     if n == 0:
         return math.nan, math.nan, math.nan, 0
-    mean = float(x.mean())
-    if n < 2:
-        return mean, math.nan, math.nan, n
-    if np.all(x == x[0]):
-        return mean, mean, mean, n
-    ci = sps.ttest_1samp(x, 0.0).confidence_interval(confidence_level=level)
-    return mean, float(ci.low), float(ci.high), n
+    if n >= 2 and np.all(x == x[0]):
+        return float(x[0]), float(x[0]), float(x[0]), n
+    lower, upper = RANGES[metric]
+    mean, lo, hi = S.range_ci(x, level, lower, upper)
+    return mean, lo, hi, n
 
 
 def leaderboard(results: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
@@ -137,7 +147,7 @@ def leaderboard(results: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     for (sid, pol), sub in results.groupby(["scenario_id", "policy"], sort=False):
         row: dict[str, Any] = {"scenario_id": sid, "policy": pol, "n_seeds": len(sub)}
         for m in METRICS:
-            mean, lo, hi, _n = t_interval(sub[m].tolist(), level)
+            mean, lo, hi, _n = interval(sub[m].tolist(), m, level)
             row.update({m: mean, f"{m}_lo": lo, f"{m}_hi": hi})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -156,7 +166,9 @@ def leaderboard_markdown(board: pd.DataFrame, suite_name: str, level: float = 0.
                          notes: Sequence[str] = ()) -> str:
     """One table per scenario; metrics with no value in a scenario are left out."""
     lines = [f"# Leaderboard: suite `{suite_name}`", "",
-             f"Mean over seeds [{level:.0%} Student-t interval]. Retention on the given day; "
+             f"Mean over seeds [{level:.0%} interval inside the metric's range: Student-t on "
+             f"the logit scale for shares and gaps, on the log scale for non-negative amounts, "
+             f"a percentile bootstrap where a seed sits on a bound]. Retention on the given day; "
              f"flow metrics (topic entropy, homogenization, provider disparity) averaged over "
              f"the last {FINAL_WINDOW} days; group retention gap = focus group minus the rest "
              f"on the last day. Definitions: `recsim_llm/bench/leaderboard.py`.", ""]

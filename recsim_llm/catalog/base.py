@@ -48,7 +48,8 @@ class Catalog:
     history_clicks: npt.NDArray[np.int64] | None = None
     """[n] clicks the platform logged before the simulation starts (public: its own history;
     on MovieLens the training period's ratings of each film); None = a new platform, no clicks.
-    The platform's per-item click counts start from it (:class:`~recsim_llm.platform.PlatformLog`)."""
+    The platform's per-item click counts start from it
+    (:class:`~recsim_llm.platform.PlatformLog`)."""
     extra: dict = field(default_factory=dict)
     """loader-specific columns (e.g. year, popularity counts), each an array of length n"""
 

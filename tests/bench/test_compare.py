@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as sps
 
 from recsim_llm.bench.compare import CompareError, compare, compare_markdown, paired_bootstrap
-from recsim_llm.bench.leaderboard import METRICS, leaderboard, run_headline, t_interval
+from recsim_llm.bench.leaderboard import METRICS, RANGES, interval, leaderboard, run_headline
 
 
 def _results(folder: Path, shift: float = 0.0, seeds: tuple[int, ...] = (0, 1, 2, 3)) -> Path:
@@ -70,13 +70,24 @@ def test_compare_errors(tmp_path: Path) -> None:
         compare(a, b)
 
 
-def test_t_interval_is_scipys() -> None:
-    x = [0.1, 0.4, 0.35, 0.2]
-    mean, lo, hi, n = t_interval(x)
-    ci = sps.t.interval(0.95, df=3, loc=np.mean(x), scale=sps.sem(x))
-    assert n == 4 and mean == pytest.approx(np.mean(x)) and (lo, hi) == pytest.approx(ci)
-    assert np.isnan(t_interval([0.3])[1]) and t_interval([])[3] == 0
-    assert t_interval([0.2, 0.2]) == (0.2, 0.2, 0.2, 2)
+def test_intervals_stay_in_each_metric_range() -> None:
+    """Two seeds far apart put a plain t interval outside [0, 1] (t(1) = 12.7): the
+    leaderboard's intervals stay inside every metric's range."""
+    x = [0.05, 0.6]
+    t = sps.ttest_1samp(x, 0.0).confidence_interval()
+    assert t.low < 0 and t.high > 1                  # what the leaderboard used to print
+    mean, lo, hi, n = interval(x, "retention_d120")
+    assert n == 2 and mean == pytest.approx(0.325) and 0 < lo < mean < hi < 1
+    assert set(RANGES) == set(METRICS)
+    for m, (lower, upper) in RANGES.items():
+        vals = [0.0, 0.9] if lower == 0.0 else [-0.8, 0.7]
+        _mean, lo, hi, _n = interval(vals, m)
+        assert (lower is None or lo >= lower) and (upper is None or hi <= upper), m
+    _m, lo, hi, _n = interval([12.0, 300.0], "cum_clicks_per_initial_user")
+    assert 0 < lo < hi
+    assert np.isnan(interval([0.3], "retention_final")[1])
+    assert interval([], "retention_final")[3] == 0
+    assert interval([0.2, 0.2], "retention_final") == (0.2, 0.2, 0.2, 2)
 
 
 def _daily(days: int, clicks: float = 3.0) -> pd.DataFrame:
