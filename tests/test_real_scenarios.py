@@ -147,6 +147,14 @@ def test_ml100k_ships_the_calibrated_constants(tmp_path: Path) -> None:
     cfg = ScenarioConfig.defaults_for("ml-100k")
     assert {k: getattr(cfg.choice, k) for k in shipped} == shipped
     assert ScenarioConfig.defaults_for("synthetic") == ScenarioConfig()
+    # ml-latest-small ships its own fit (the text+popularity constants of its calibration)
+    from recsim_llm.scenarios import ML_LATEST_SMALL_FIT, slate_no_click
+
+    small = ScenarioConfig.defaults_for("ml-latest-small").choice
+    assert small.temperature == ML_LATEST_SMALL_FIT["temperature"] != cfg.choice.temperature
+    assert small.w_appeal == ML_LATEST_SMALL_FIT["w_appeal"]
+    assert small.no_click_utility == slate_no_click(ML_LATEST_SMALL_FIT["no_click_utility"],
+                                                    cfg.slate_size)
     out = tmp_path / "cal"
     res = CliRunner().invoke(app, [
         "simulate", "--scenario", "ml-100k", "--days", "2", "--users", "30",
