@@ -246,9 +246,12 @@ def slate_no_click(single_item_intercept: float, slate_size: int) -> float:
     return float(single_item_intercept + np.log(slate_size))
 
 
-SCENARIO_DEFAULTS["ml-100k"] = {"choice": {
-    **ML100K_FIT, "no_click_utility": slate_no_click(ML100K_FIT["no_click_utility"],
-                                                     ScenarioConfig().slate_size)}}
+def shipped_choice(fit: dict[str, float]) -> dict[str, dict[str, float]]:
+    """A calibration's fitted constants as a scenario's default ``choice`` table, its single-film
+    intercept turned into the slate no-click utility (:func:`slate_no_click`)."""
+    return {"choice": {**fit, "no_click_utility": slate_no_click(
+        fit["no_click_utility"], ScenarioConfig().slate_size)}}
+
 
 ML_LATEST_SMALL_FIT = {"temperature": 11.728, "no_click_utility": 3.043, "lam_dislike": 0.0,
                        "w_appeal": 6.466}
@@ -256,9 +259,8 @@ ML_LATEST_SMALL_FIT = {"temperature": 11.728, "no_click_utility": 3.043, "lam_di
 minilm``, seed 0; held-out AUC 0.906 with random unseen negatives, 0.773 with
 popularity-matched ones; ``docs/validation.md``)"""
 
-SCENARIO_DEFAULTS["ml-latest-small"] = {"choice": {
-    **ML_LATEST_SMALL_FIT, "no_click_utility": slate_no_click(
-        ML_LATEST_SMALL_FIT["no_click_utility"], ScenarioConfig().slate_size)}}
+SCENARIO_DEFAULTS["ml-100k"] = shipped_choice(ML100K_FIT)
+SCENARIO_DEFAULTS["ml-latest-small"] = shipped_choice(ML_LATEST_SMALL_FIT)
 
 
 @register_scenario("goodbooks")
