@@ -102,7 +102,10 @@ class ColdStartProbe:
     :mod:`recsim_llm.analysis.accuracy`: relevant = clicked w.p. > 1/2 if shown alone), and
     records, over the items in their first ``FRESH_DAYS`` days, the per-user AUC of the scores
     against relevance and their Spearman correlation with the margin; the same over the older
-    items for reference. It also counts impressions and clicks of new items (every request).
+    items for reference, and (``unseen_*``) over the new items no policy slate has shown yet:
+    what a score knows before any feedback on the item (an id-based model such as ``mf`` scores
+    them with its random initial factors). It also counts impressions and clicks of new items
+    (every request).
     """
 
     def __init__(self, world: Any, pol: Any) -> None:
@@ -113,7 +116,9 @@ class ColdStartProbe:
                                   replace=False)] = True
         self.seen = np.full(world.n_users, -1, np.int64)
         self.vals: dict[str, list[np.ndarray]] = {k: [] for k in (
-            "cold_auc", "cold_spearman", "warm_auc", "warm_spearman")}
+            "cold_auc", "cold_spearman", "warm_auc", "warm_spearman", "unseen_auc",
+            "unseen_spearman")}
+        self.item_imp = np.zeros(world.n_items, np.int64)
         self.imp = self.new_imp = self.clicks = self.new_clicks = 0
         self.arrival = world.catalog.arrival_day
 
@@ -127,6 +132,7 @@ class ColdStartProbe:
 
     def on_request(self, fb: Any) -> None:
         fresh = self._fresh(fb.day, fb.slates)                                 # [m, k]
+        np.add.at(self.item_imp, fb.slates.ravel(), 1)
         self.imp += fb.slates.size
         self.new_imp += int(fresh.sum())
         c = fb.positions >= 0
@@ -155,7 +161,10 @@ class ColdStartProbe:
         v = dyn.click_utility(aff, bor, self.world.catalog.appeal[:a], st.hook[u][:, None],
                               ch.temperature)
         margin = v - ch.no_click_utility                                       # [p, a]
-        for name, cols in (("cold", fresh), ("warm", ~fresh)):
+        unseen = fresh & (self.item_imp[:a] == 0)
+        for name, cols in (("cold", fresh), ("warm", ~fresh), ("unseen", unseen)):
+            if cols.sum() < 2:
+                continue
             sc, mg = np.asarray(s)[:, cols].astype(np.float64), margin[:, cols]
             self.vals[f"{name}_auc"].append(auc_rows(sc, mg > 0))
             self.vals[f"{name}_spearman"].append(spearman_rows(sc, mg))
@@ -232,11 +241,11 @@ def paired(rows: list[dict[str, Any]], ref: str, metric: str) -> dict[str, dict[
 MEAN_COLS = ("ndcg_before", "ndcg_after", "retention_final", "clicks_per_initial_user",
              "topic_entropy", "homogenization", "provider_exposure_gini", "trap_first_week",
              "trap_last_week", "new_item_impression_share", "new_item_click_share", "cpu_s")
-COLD_COLS = ("cold_auc", "warm_auc", "cold_spearman", "warm_spearman",
+COLD_COLS = ("cold_auc", "warm_auc", "unseen_auc", "cold_spearman", "warm_spearman",
              "new_item_impression_share", "new_item_click_share")
 PAIRED = ("ndcg_after", "retention_final", "clicks_per_initial_user", "topic_entropy",
           "homogenization", "provider_exposure_gini", "trap_first_week", "trap_last_week",
-          "new_item_impression_share", "cold_auc")
+          "new_item_impression_share", "cold_auc", "unseen_auc")
 
 
 def load_rows(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -252,6 +261,7 @@ def load_rows(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def _table(df: pd.DataFrame, order: list[str], cols: list[str]) -> list[str]:
+    cols = [c for c in cols if c in df.columns]  # files from before a column existed lack it
     g = df.groupby("policy")[cols].mean()
     lines = ["| policy | seeds | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     for pol in order:
@@ -263,19 +273,35 @@ def _table(df: pd.DataFrame, order: list[str], cols: list[str]) -> list[str]:
     return lines
 
 
-def render(paths: list[Path], ref: str | None = None) -> str:
+def window_metric(rows: list[dict[str, Any]], first: int, last: int) -> str:
+    """Add ``ndcg_days_<first>_<last>`` (mean daily NDCG@10 over days first..last, 1-based,
+    inclusive) to every row whose run lasted that long; returns the column's name. A run's
+    first D days do not depend on its horizon, so a short run of one policy pairs exactly with
+    the first days of a long run of another on the same seed."""
+    name = f"ndcg_days_{first}_{last}"
+    for row in rows:
+        daily = row.get("ndcg_daily", [])
+        if len(daily) >= last:
+            row[name] = float(np.mean(daily[first - 1:last]))
+    return name
+
+
+def render(paths: list[Path], ref: str | None = None,
+           window: tuple[int, int] | None = None) -> str:
     """Markdown tables of results files (one per seed, or one for all): per-policy means over
-    seeds, the cold-start probe, and paired differences ``ref - other`` with t intervals."""
+    seeds, the cold-start probe, and paired differences ``ref - other`` with t intervals
+    (with ``window``, also of the mean NDCG@10 over those days)."""
     rows, order = load_rows(paths)
     ref = ref or order[0]
+    extra = [window_metric(rows, *window)] if window else []
     df = pd.DataFrame(rows)
     disp = sorted(c for c in df.columns if c.startswith("disparity:"))
-    lines = _table(df, order, list(MEAN_COLS))
+    lines = _table(df, order, [*MEAN_COLS, *extra])
     lines += ["", *_table(df, order, [*disp, "exposure_gini"])]
     lines += ["", *_table(df, order, list(COLD_COLS))]
     lines += ["", f"| metric | vs | mean diff ({ref} - other) | 95% t-CI | seeds |",
               "|---|---|---|---|---|"]
-    for metric in [*PAIRED, *disp]:
+    for metric in [*extra, *PAIRED, *disp]:
         if metric not in df.columns:
             continue
         for pol, d in paired(rows, ref, metric).items():
@@ -288,6 +314,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--render", type=Path, nargs="+", default=None,
                     help="print the markdown tables of existing results files and exit")
+    ap.add_argument("--window", type=int, nargs=2, metavar=("FIRST", "LAST"), default=None,
+                    help="with --render: also compare the mean NDCG@10 over days FIRST..LAST "
+                         "(e.g. a 30-day llm:0 run against the first 30 days of 120-day runs)")
     ap.add_argument("--ref", default=None, help="reference policy of the paired differences "
                                                 "(default: the first policy)")
     ap.add_argument("--users", type=int, default=1000)
@@ -306,7 +335,7 @@ def main() -> None:
                          "rl_headline.py --reuse reads: one run serves both headlines")
     args = ap.parse_args()
     if args.render is not None:
-        print(render(args.render, args.ref))
+        print(render(args.render, args.ref, tuple(args.window) if args.window else None))
         return
     torch.set_num_threads(args.threads)
     cfg = override(ScenarioConfig(), encoder=args.encoder, horizon_days=args.days,

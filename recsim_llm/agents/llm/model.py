@@ -81,7 +81,8 @@ def backbone_identity(cfg: LLMRankerConfig) -> str:
         base = TransformerEncoder(cfg.model_path).identity.rsplit(":maxlen", 1)[0]
     arch = (f"user={cfg.user_tower},score={cfg.score},finetune={cfg.finetune},"
             f"proj={cfg.proj_dim},lora_r={cfg.lora_r if cfg.finetune == 'lora' else 0}"
-            + (",prior" if cfg.uses_prior else ""))
+            + (",prior" if cfg.uses_prior else "")
+            + (f",history={cfg.history_len}" if cfg.user_tower == "attention" else ""))
     return f"{base}|{arch}"
 
 

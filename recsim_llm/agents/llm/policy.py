@@ -439,7 +439,8 @@ def parse_llm_arg(arg: str | None) -> tuple[int | None, dict[str, Any]]:
     return r, kw
 
 
-ZERO_SHOT = {"user_tower": "text", "finetune": "none", "retrain_every": 0, "epsilon": 0.0}
+ZERO_SHOT = {"user_tower": "text", "finetune": "none", "retrain_every": 0, "epsilon": 0.0,
+             "history_len": 20}
 """``llm:0``: the frozen pretrained encoder, cosine between history text and item text"""
 
 

@@ -106,6 +106,12 @@ def test_checkpoint_holds_model_tokenizer_config(toy, tiny_cfg, tmp_path: Path) 
     other = LLMRankerPolicy(tiny_cfg(retrain_every=2, tiny={"num_hidden_layers": 1}))
     with pytest.raises(CheckpointMismatchError, match="was made by model"):
         other.load_checkpoint(out)
+    # So does one with another history length (the attention tower has one slot embedding per
+    # remembered event), with the one-line error rather than a tensor-size traceback.
+    shorter = LLMRankerPolicy(tiny_cfg(retrain_every=2, finetune="lora", lora_r=2,
+                                       history_len=a.cfg.history_len - 1))
+    with pytest.raises(CheckpointMismatchError, match="history="):
+        shorter.load_checkpoint(out)
     # A folder that is no ranker checkpoint (e.g. a plain HF model) is refused too.
     (tmp_path / "hf").mkdir()
     (tmp_path / "hf" / "config.json").write_text('{"model_type": "bert"}')

@@ -56,12 +56,12 @@ def test_user_vectors_recomputed_only_when_history_changes(toy, tiny_cfg) -> Non
 @pytest.mark.parametrize("kw", [{"candidates": 12}, {"mmr_alpha": 0.3},
                                 {"score": "mlp", "candidates": 10}, {"epsilon": 0.5}])
 def test_retrieval_mmr_mlp_exploration_give_valid_slates(toy, tiny_cfg, kw) -> None:
-    pol = LLMRankerPolicy(tiny_cfg(**kw))
+    pol = LLMRankerPolicy(tiny_cfg(exclude_recent=True, **kw))
     pol.bind(toy.ctx, np.random.default_rng(0))
     toy.run(pol, days=1, ticks=2)
     s = pol.act(toy.view(1))
     assert s.shape == (toy.n_users, toy.k) and _valid(s, toy.n_items)
-    # remembered clicks are not re-recommended
+    # with exclude_recent, remembered clicks are not re-recommended
     clicks = np.where(pol.hist_types == 1, pol.hist_items, -1)
     assert not (s[:, :, None] == clicks[:, None, :]).any()
 
@@ -133,3 +133,16 @@ def test_history_titles_option_is_validated(tiny_cfg) -> None:
     with pytest.raises(ConfigError, match="history_titles"):
         tiny_cfg(history_titles=-1)
     assert tiny_cfg(history_titles=5).history_titles == 5
+
+
+def test_default_ranker_may_serve_a_remembered_click_again(toy, tiny_cfg) -> None:
+    # The simulated users re-consume what they like (boredom lowers, not forbids), so by
+    # default the ranker filters nothing: an item a user clicked may be served again.
+    pol = LLMRankerPolicy(tiny_cfg(epsilon=0.0))
+    assert not pol.cfg.exclude_recent
+    pol.bind(toy.ctx, np.random.default_rng(0))
+    toy.run(pol, days=1, ticks=2)
+    s = pol.act(toy.view(1))
+    clicks = np.where(pol.hist_types == 1, pol.hist_items, -1)
+    assert (clicks >= 0).any()
+    assert (s[:, :, None] == clicks[:, None, :]).any()
