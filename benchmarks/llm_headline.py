@@ -132,7 +132,7 @@ class ColdStartProbe:
 
     def on_request(self, fb: Any) -> None:
         fresh = self._fresh(fb.day, fb.slates)                                 # [m, k]
-        np.add.at(self.item_imp, fb.slates.ravel(), 1)
+        self.item_imp += np.bincount(fb.slates.ravel(), minlength=len(self.item_imp))
         self.imp += fb.slates.size
         self.new_imp += int(fresh.sum())
         c = fb.positions >= 0
