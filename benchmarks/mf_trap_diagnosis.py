@@ -40,7 +40,6 @@ from recsim_llm.simulator import Feedback, Simulator
 
 def run_one(cfg: ScenarioConfig, policy_spec: str, seed: int) -> dict[str, np.ndarray]:
     world = build_world(cfg, seed)
-    trap = world.catalog.trap_items()
     n, horizon = world.n_users, cfg.horizon_days
     trap_imp = np.zeros((horizon, n))
     imp = np.zeros((horizon, n))
@@ -52,6 +51,7 @@ def run_one(cfg: ScenarioConfig, policy_spec: str, seed: int) -> dict[str, np.nd
     sim = platform.sim
 
     def on_request(fb: Feedback) -> None:
+        trap = sim.trap_items()     # today's trap (the supply side moves it overnight)
         t = trap[fb.slates]                                   # [m, k]
         np.add.at(trap_imp[fb.day], fb.users, t.sum(axis=1))
         np.add.at(imp[fb.day], fb.users, t.shape[1])

@@ -208,6 +208,55 @@ class SimulatorConfig:
 
 
 @dataclass(frozen=True)
+class SupplyConfig:
+    """The supply side: providers who put hooks on their items when hooks earn them clicks.
+
+    Each provider p has a *hook effort* ``eta_p`` in [0, 1], how much it packages its items to
+    be clicked (a sensational thumbnail and title) rather than to satisfy. Effort raises an
+    item's appeal by ``effort_appeal * eta_p`` and lowers its value by ``effort_value * eta_p``
+    (the disappointment of an item that oversold itself); with the defaults, full effort moves
+    a regular item's expected appeal and value to a clickbait item's. Every night a share
+    ``revision_rate`` of providers reconsiders: each compares its clicks per item (an average
+    with memory ``payoff_memory``) with a random peer's and copies the peer's effort with a
+    probability proportional to how much better the peer did (proportional imitation, whose
+    mean dynamics are the replicator equation), plus a small experiment ``mutation``. Nothing
+    here names a policy: effort spreads where the platform's exposure makes hooks pay.
+    See ``docs/user_model.md``. ``revision_rate = 0`` switches the supply side off."""
+
+    revision_rate: float = 0.0
+    """share of providers that reconsider their hook effort each night; [0, 1]; 0 = off"""
+    initial_effort_max: float = 0.0
+    """day-0 efforts are ``eta_p ~ Uniform(0, initial_effort_max)``; [0, 1]. The default 0
+    starts from the catalog as written (day 0 is the world without a supply side); effort then
+    appears by experiment and spreads by imitation"""
+    effort_appeal: float = 0.4
+    """appeal added at full effort (regular Beta(2, 3) mean 0.4 -> clickbait Beta(8, 2) mean
+    0.8); appeal is capped at 1; >= 0"""
+    effort_value: float = 0.93
+    """value removed at full effort (regular 2 Beta(6, 2) - 1 mean 0.50 -> clickbait
+    2 Beta(2, 5) - 1 mean -0.43); value is floored at -1; >= 0"""
+    payoff_memory: float = 0.7
+    """weight of yesterday's average in a provider's clicks-per-item payoff; [0, 1)"""
+    mutation: float = 0.05
+    """standard deviation of the effort change when a provider copies or experiments; >= 0"""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        for name in ("revision_rate", "initial_effort_max"):
+            v = getattr(self, name)
+            _check(0 <= v <= 1, f"SupplyConfig.{name}", "must be in [0, 1]", v)
+        for name in ("effort_appeal", "effort_value", "mutation"):
+            v = getattr(self, name)
+            _check(v >= 0, f"SupplyConfig.{name}", "must be >= 0", v)
+        _check(0 <= self.payoff_memory < 1, "SupplyConfig.payoff_memory", "must be in [0, 1)",
+               self.payoff_memory)
+
+    @property
+    def enabled(self) -> bool:
+        return self.revision_rate > 0
+
+
+@dataclass(frozen=True)
 class CatalogConfig:
     """The built-in synthetic text catalog."""
 
@@ -315,6 +364,7 @@ class ScenarioConfig:
     choice: ChoiceConfig = field(default_factory=ChoiceConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    supply: SupplyConfig = field(default_factory=SupplyConfig)
 
     def __post_init__(self) -> None:
         for f in ("name", "encoder"):
@@ -334,7 +384,7 @@ class ScenarioConfig:
                self.embedding_dim)
         for f, cls in (("catalog", CatalogConfig), ("population", PopulationConfig),
                        ("choice", ChoiceConfig), ("dynamics", DynamicsConfig),
-                       ("simulator", SimulatorConfig)):
+                       ("simulator", SimulatorConfig), ("supply", SupplyConfig)):
             if not isinstance(getattr(self, f), cls):
                 raise ConfigError(f"ScenarioConfig.{f} must be a {cls.__name__}")
         _check(self.slate_size <= self.catalog.n_items, "ScenarioConfig.slate_size",
@@ -398,7 +448,8 @@ def check_float32_limits(cfg: ScenarioConfig) -> None:
                           f"within +-{FLOAT_LIMIT:g}")
 
 _SECTIONS = {"catalog": CatalogConfig, "population": PopulationConfig,
-             "choice": ChoiceConfig, "dynamics": DynamicsConfig, "simulator": SimulatorConfig}
+             "choice": ChoiceConfig, "dynamics": DynamicsConfig, "simulator": SimulatorConfig,
+             "supply": SupplyConfig}
 
 
 _REMOVED = {

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recsim_llm.catalog.base import Catalog
+from recsim_llm.catalog.supply import ProviderSupply
 from recsim_llm.config import ScenarioConfig
 from recsim_llm.kernels import resolve_kernel
 from recsim_llm.personas.base import Personas
@@ -204,6 +205,12 @@ class Simulator:
         self._user_arrival = world.user_arrival()
         self._appeal = world.catalog.appeal.astype(np.float32)
         self._value = world.catalog.value.astype(np.float32)
+        self._trap_hi, self._trap_lo = world.catalog.trap_thresholds()
+        self._supply: ProviderSupply | None = None
+        """the providers' hook efforts (``cfg.supply``; None when the supply side is off)"""
+        if self.cfg.supply.enabled:
+            cat = world.catalog
+            self._supply = ProviderSupply(self.cfg.supply, cat.provider, cat.appeal, cat.value)
         self.before_request: list[Callable[[Simulator, IntArray, IntArray], None]] = []
         self.on_request: list[Callable[[Feedback], None]] = []
         self._gbuf: FloatArray | None = None
@@ -247,10 +254,41 @@ class Simulator:
         if self.cfg.dynamics.habit_gain > 0:  # prototype, off by default: no state otherwise
             self._hook0 = self.state.hook.copy()
             self._habit = np.zeros(n, np.float32)
+        if self._supply is not None:
+            self._supply.reset(self.rngs.fresh("supply"))
+            self._refresh_items()
         self._start_day_streams()
         self._start_session(joined)
         if not joined.any():
             self._advance()
+
+    # ------------------------------------------------------------------ items (hidden)
+    @property
+    def appeal(self) -> npt.NDArray[np.float64]:
+        """[n_items] today's appeal of every item (the catalog's, plus the provider's hook
+        effort when the supply side is on); hidden: for the oracles and the metrics."""
+        return self.world.catalog.appeal if self._supply is None else self._appeal_now
+
+    @property
+    def value(self) -> npt.NDArray[np.float64]:
+        """[n_items] today's value of every item (see :attr:`appeal`); hidden."""
+        return self.world.catalog.value if self._supply is None else self._value_now
+
+    def trap_items(self) -> npt.NDArray[np.bool_]:
+        """[n_items] today's engagement trap: appeal and value against the fixed thresholds
+        of the day-0 catalog (:meth:`Catalog.trap_thresholds`), so that a trap share moves
+        only when items or exposure do."""
+        return (self.appeal >= self._trap_hi) & (self.value <= self._trap_lo)
+
+    def mean_hook_effort(self) -> float:
+        """Item-weighted mean provider hook effort over the available items (0 when off)."""
+        return 0.0 if self._supply is None else self._supply.mean_effort(self.n_available)
+
+    def _refresh_items(self) -> None:
+        assert self._supply is not None
+        self._appeal_now, self._value_now = self._supply.items()
+        self._appeal = self._appeal_now.astype(np.float32)
+        self._value = self._value_now.astype(np.float32)
 
     @property
     def n_available(self) -> int:
@@ -395,6 +433,8 @@ class Simulator:
     def _finish(self, fb: Feedback) -> Feedback:
         """Callbacks, then a new session or day if every session has ended."""
         self.tick += 1
+        if self._supply is not None:
+            self._supply.record_clicks(fb.items)
         for cb in self.on_request:
             cb(fb)
         if not self.state.in_session.any():
@@ -486,6 +526,9 @@ class Simulator:
             np.float64)
         for cb in self.on_day_end:
             cb(self, self.day)
+        if self._supply is not None:  # providers answer the day's clicks (seen tomorrow)
+            self._supply.end_day(self.n_available, self._rng_day["supply"])
+            self._refresh_items()
         # Overnight: fatigue recovers, interests relax toward the persona and wander.
         # one draw per interest: with K = 1 the same numbers as an [n, d] draw
         noise = self._rng_day["drift"].standard_normal(st.interest.shape, dtype=np.float32)
@@ -550,7 +593,8 @@ class Simulator:
                 "rng_sat": self._rng_sat.bit_generator.state,
                 "rng_day": self._rng_day.state(),
                 **({} if self._habit is None else {"habit": self._habit.copy(),
-                                                   "hook0": self._hook0})}
+                                                   "hook0": self._hook0}),
+                **({} if self._supply is None else {"supply": self._supply.state()})}
 
     def set_state(self, snap: dict) -> None:
         self.state = dyn.PopulationState(**{k: v.copy() for k, v in snap["arrays"].items()})
@@ -562,6 +606,11 @@ class Simulator:
         self._rng_day.set_state(snap["rng_day"])
         if "habit" in snap:
             self._habit, self._hook0 = snap["habit"].copy(), snap["hook0"]
+        if (self._supply is None) != ("supply" not in snap):
+            raise ValueError("the snapshot's supply side (on/off) differs from this simulator's")
+        if self._supply is not None:
+            self._supply.set_state(snap["supply"])
+            self._refresh_items()
 
     # ------------------------------------------------------------------ respawn (RL adapters)
     def respawn(self, users: IntArray) -> None:

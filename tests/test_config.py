@@ -88,6 +88,11 @@ def test_wrong_type_names_the_key(key: str, value: object, name: str) -> None:
     ("population.n_users", 0, "PopulationConfig.n_users"),
     ("population.minority_share", 1.0, "PopulationConfig.minority_share"),
     ("population.n_taste_groups", 1, "PopulationConfig.n_taste_groups"),
+    ("supply.revision_rate", 1.5, "SupplyConfig.revision_rate"),
+    ("supply.initial_effort_max", -0.1, "SupplyConfig.initial_effort_max"),
+    ("supply.effort_value", -1.0, "SupplyConfig.effort_value"),
+    ("supply.payoff_memory", 1.0, "SupplyConfig.payoff_memory"),
+    ("supply.mutation", -0.5, "SupplyConfig.mutation"),
 ])
 def test_out_of_range_names_the_key(key: str, value: object, name: str) -> None:
     with pytest.raises(ConfigError, match=name) as err:

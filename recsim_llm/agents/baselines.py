@@ -173,13 +173,13 @@ class OraclePolicy(BasePolicy):
         """The hidden objective from taste ``aff`` and boredom ``bor`` (same shape), for the
         items ``items`` of the users ``users[rows]`` (one function for bounds and exact values,
         so both use the same float operations)."""
-        ch, cat = sim.cfg.choice, sim.world.catalog
+        ch = sim.cfg.choice
         if self.target == "click":
             hook = sim.state.hook[users][rows]
             if aff.ndim == 2:
                 hook = hook[:, None]                                          # [m, 1]
-            return dyn.click_utility(aff, bor, cat.appeal[items], hook, ch.temperature)
-        return dyn.expected_satisfaction(aff, bor, cat.value[items], sim.cfg.dynamics.w_value)
+            return dyn.click_utility(aff, bor, sim.appeal[items], hook, ch.temperature)
+        return dyn.expected_satisfaction(aff, bor, sim.value[items], sim.cfg.dynamics.w_value)
 
     def _emb_t(self, emb: np.ndarray) -> np.ndarray:
         """C-ordered [d, a] copy of the item table's transpose, kept while the table is."""
@@ -244,11 +244,11 @@ class OraclePolicy(BasePolicy):
         if self.target == "click":
             coef = float(ch.temperature)
             hi *= np.float32(coef)
-            hi += st.hook[users][:, None] * sim.world.catalog.appeal[:a].astype(np.float32)
+            hi += st.hook[users][:, None] * sim.appeal[:a].astype(np.float32)
         else:
             coef = 1.0
             w_value = np.float32(sim.cfg.dynamics.w_value)
-            hi += w_value * sim.world.catalog.value[:a].astype(np.float32)
+            hi += w_value * sim.value[:a].astype(np.float32)
         spread = coef * ch.pool_temperature * np.log(valid.sum(axis=1))       # [m]
         rows_ok = np.broadcast_to(np.arange(m)[:, None], recent.shape)[ok]
         hx = hi.copy()

@@ -79,7 +79,7 @@ class AccuracyProbe:
         aff, bor = dyn.all_item_terms(st.interest[u], st.interest_logw[u], st.dislike[u],
                                       st.fatigue[u], self.world.item_emb[:a], ch.lam_dislike,
                                       ch.beta_fatigue, ch.pool_temperature)
-        v = dyn.click_utility(aff, bor, self.world.catalog.appeal[:a], st.hook[u][:, None],
+        v = dyn.click_utility(aff, bor, sim.appeal[:a], st.hook[u][:, None],
                               ch.temperature)
         margin = v - ch.no_click_utility
         res = ranking_metrics(slates[pick], margin > 0, 1.0 / (1.0 + np.exp(-margin)))

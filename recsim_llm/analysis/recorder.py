@@ -58,7 +58,6 @@ class DailyRecorder:
         self._pair_a = sample
         self._pair_b = (sample[M.nearest_neighbours(world.mean_interest0()[sample])] if n > 1
                         else sample)
-        self._trap = world.catalog.trap_items()
         self.rows: list[dict[str, Any]] = []
         self._prev_visited = np.zeros(n, bool)
         # Accuracy needs scores over all items per evaluated user: a smaller fixed sample.
@@ -131,6 +130,7 @@ class DailyRecorder:
         n_joined, n_active = int(joined.sum()), int(visited.sum())
         a = sim.n_available
         imp = self._impressions[:a]
+        trap = sim.trap_items()[:a]   # today's (the supply side moves it overnight)
         rec = self._recent
         topic_counts = np.einsum("nr,nrt->nt", (rec >= 0).astype(np.float32),
                                  self._topic_w[np.maximum(rec, 0)])     # [n, T]
@@ -177,8 +177,10 @@ class DailyRecorder:
             "drift_from_persona": float(1.0 - np.einsum(
                 "nkd,nkd,nk->n", st.interest[alive], st.interest0[alive],
                 np.exp(st.interest_logw[alive])).mean()) if alive.any() else float("nan"),
-            "trap_exposure": (float(imp[self._trap[:a]].sum() / imp.sum()) if imp.sum()
+            "trap_exposure": (float(imp[trap].sum() / imp.sum()) if imp.sum()
                               else float("nan")),
+            "catalog_trap_share": float(trap.mean()) if a else float("nan"),
+            "hook_effort": sim.mean_hook_effort(),
             "available_items": a,
         }
         total_imp = max(int(imp.sum()), 1)

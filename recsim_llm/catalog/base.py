@@ -90,11 +90,15 @@ class Catalog:
     def n_topics(self) -> int:
         return len(self.topic_names)
 
+    def trap_thresholds(self) -> tuple[float, float]:
+        """The trap's bounds: the top third of appeal and the bottom third of value of this
+        catalog, ``(appeal >= hi, value <= lo)``."""
+        return float(np.quantile(self.appeal, 2.0 / 3.0)), float(np.quantile(self.value, 1.0 / 3.0))
+
     def trap_items(self) -> npt.NDArray[np.bool_]:
         """[n] the engagement trap: items in the top third of appeal *and* the bottom third of
         value of this catalog (what gets clicked but does not satisfy; ``docs/metrics.md``)."""
-        hi = np.quantile(self.appeal, 2.0 / 3.0)
-        lo = np.quantile(self.value, 1.0 / 3.0)
+        hi, lo = self.trap_thresholds()
         return (self.appeal >= hi) & (self.value <= lo)
 
     def topic_onehot(self) -> npt.NDArray[np.float32]:
