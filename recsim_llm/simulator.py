@@ -597,6 +597,8 @@ class Simulator:
                 **({} if self._supply is None else {"supply": self._supply.state()})}
 
     def set_state(self, snap: dict) -> None:
+        if (self._supply is None) != ("supply" not in snap):  # checked before anything changes
+            raise ValueError("the snapshot's supply side (on/off) differs from this simulator's")
         self.state = dyn.PopulationState(**{k: v.copy() for k, v in snap["arrays"].items()})
         self.day, self.tick = snap["day"], snap["tick"]
         self.session_no, self.done = snap["session_no"], snap["done"]
@@ -606,8 +608,6 @@ class Simulator:
         self._rng_day.set_state(snap["rng_day"])
         if "habit" in snap:
             self._habit, self._hook0 = snap["habit"].copy(), snap["hook0"]
-        if (self._supply is None) != ("supply" not in snap):
-            raise ValueError("the snapshot's supply side (on/off) differs from this simulator's")
         if self._supply is not None:
             self._supply.set_state(snap["supply"])
             self._refresh_items()

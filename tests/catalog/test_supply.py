@@ -120,8 +120,12 @@ def test_supply_state_round_trips_and_refuses_a_mismatch(supply_world: World,
     np.testing.assert_array_equal(plat.sim.appeal, appeal)
     other = Simulator(small_world, 5)
     other.reset()
+    before = other.get_state()
     with pytest.raises(ValueError, match="supply side"):
         other.set_state(snap)
+    assert other.day == before["day"] and other.tick == before["tick"]   # nothing was lost
+    for k, v in before["arrays"].items():
+        np.testing.assert_array_equal(getattr(other.state, k), v, err_msg=k)
 
 
 @pytest.mark.parametrize("target", ["click", "value"])
