@@ -258,7 +258,7 @@ class SupplyConfig:
 
 @dataclass(frozen=True)
 class CatalogConfig:
-    """The built-in synthetic text catalog."""
+    """The built-in synthetic text catalog, and how every scenario's items are consumed."""
 
     n_items: int = 600
     """items present on day 0; >= 10"""
@@ -290,6 +290,13 @@ class CatalogConfig:
     """Zipf exponent of topic sizes and provider sizes (the long tail); >= 0"""
     new_items_per_day: int = 0
     """items arriving each day (text only, cold start); >= 0"""
+    consume_once: bool = False
+    """each item is consumed once per user (films, books: a MovieLens user rates a film once).
+    The platform then remembers every item a user consumed, their history before the run
+    (``Personas.history``) and each click, and no policy re-recommends it
+    (:meth:`PlatformLog.excluded <recsim_llm.platform.PlatformLog.excluded>`); False = a
+    policy skips only the user's last :data:`~recsim_llm.platform.RECENT` clicks. Default
+    True in the MovieLens scenarios"""
 
     def __post_init__(self) -> None:
         _check_types(self)

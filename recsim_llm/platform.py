@@ -17,6 +17,7 @@ that runs in one runs in the other, and a Gym observation is a pure function of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -147,7 +148,8 @@ class PlatformLog:
     """
 
     def __init__(self, n_users: int, item_emb: FloatArray, recent: int = RECENT,
-                 skipped: int = RECENT_SKIPPED, history_clicks: IntArray | None = None) -> None:
+                 skipped: int = RECENT_SKIPPED, history_clicks: IntArray | None = None,
+                 watched: Sequence[IntArray] | None = None) -> None:
         n, (m, d) = n_users, item_emb.shape
         self.item_emb = item_emb
         self.clicks = np.zeros(n, np.int64)
@@ -194,6 +196,63 @@ class PlatformLog:
         """[m] sum of logged dwell signals of each item's clicks"""
         self.item_dwell_count = np.zeros(m, np.int64)
         """[m] clicks of each item with a logged dwell signal"""
+        if watched is not None:
+            self._init_watched(n, m, watched)
+
+    def _init_watched(self, n: int, m: int, history: Sequence[IntArray]) -> None:
+        """The consume-once memory, filled from each user's history before the run."""
+        if len(history) != n:
+            raise ValueError(f"PlatformLog: watched history for {len(history)} users, the run "
+                             f"has {n}")
+        lens = np.array([len(h) for h in history], np.int64)
+        flat = (np.concatenate([np.asarray(h, np.int64) for h in history]) if lens.sum()
+                else np.zeros(0, np.int64))
+        if len(flat) and (flat.min() < 0 or flat.max() >= m):
+            raise ValueError(f"PlatformLog: a watched item id is outside the catalog [0, {m})")
+        rows = np.repeat(np.arange(n), lens)
+        self.watched_mask = np.zeros((n, m), np.bool_)
+        """[n, m] True where the user has consumed the item (consume-once catalogs only)"""
+        self.watched_mask[rows, flat] = True
+        self.watched_count = self.watched_mask.sum(axis=1).astype(np.int64)
+        """[n] distinct items the user has consumed"""
+        self.watched = np.full((n, max(1, int(self.watched_count.max(initial=0)))), -1, np.int64)
+        """[n, W] the consumed item ids, the first ``watched_count`` columns of each row (-1
+        after); W grows when a user's row is full"""
+        if len(flat):
+            ids = np.flatnonzero(self.watched_mask) % m  # row-major: each row's ids in order
+            starts = np.cumsum(self.watched_count) - self.watched_count
+            cols = np.arange(len(ids)) - np.repeat(starts, self.watched_count)
+            self.watched[np.repeat(np.arange(n), self.watched_count), cols] = ids
+
+    @property
+    def consume_once(self) -> bool:
+        """Whether the log keeps a consume-once memory (:attr:`watched`)."""
+        return hasattr(self, "watched")
+
+    def excluded(self, users: IntArray) -> IntArray:
+        """[len(users), H] the item ids no policy should recommend to ``users`` (-1 = none).
+
+        Consume-once catalogs: every item the user has consumed (:attr:`watched`); otherwise
+        the user's last :data:`RECENT` clicks (:attr:`recent`).
+        """
+        return self.watched[users] if self.consume_once else self.recent[users]
+
+    def _log_watched(self, cu: IntArray, ci: IntArray) -> None:
+        """Add clicked items to the consume-once memory (a re-click of a watched item, possible
+        only when a policy ignores :meth:`excluded`, adds nothing)."""
+        new = ~self.watched_mask[cu, ci]
+        cu, ci = cu[new], ci[new]
+        if len(cu) == 0:
+            return
+        need = int(self.watched_count[cu].max()) + 1
+        if need > self.watched.shape[1]:  # grow by doubling: amortised O(1) per click
+            wider = np.full((len(self.watched), max(need, 2 * self.watched.shape[1])), -1,
+                            np.int64)
+            wider[:, : self.watched.shape[1]] = self.watched
+            self.watched = wider
+        self.watched[cu, self.watched_count[cu]] = ci
+        self.watched_count[cu] += 1
+        self.watched_mask[cu, ci] = True
 
     def update(self, fb: LoggedFeedback) -> None:
         """Fold one request's feedback into the counters (vectorised over served users)."""
@@ -218,6 +277,8 @@ class PlatformLog:
             self.last_clicked[cu] = ci
             self.recent[cu, self.recent_ptr[cu] % self.recent.shape[1]] = ci
             self.recent_ptr[cu] += 1
+            if self.consume_once:
+                self._log_watched(cu, ci)
             dw = fb.dwell[clicked]
             has = np.isfinite(dw)
             if has.any():
@@ -247,7 +308,7 @@ class PlatformLog:
         for name, arr in self.arrays().items():
             if not name.startswith("item_"):
                 arr[users] = -1 if name in ("last_clicked", "recent", "skipped",
-                                            "last_visit_day") else 0
+                                            "last_visit_day", "watched") else 0
 
     def profile(self, users: IntArray | None = None) -> FloatArray:
         """Unit-norm mean of clicked items per user, [len(users), d] (zeros without clicks)."""
@@ -277,6 +338,18 @@ class PlatformLog:
         return PlatformLogView(log=self)
 
 
+def new_log(world: World) -> PlatformLog:
+    """The log of a platform opening on ``world``: item clicks from the catalog's history and,
+    for a consume-once catalog (``catalog.consume_once``), each user's items consumed before
+    the run (``Personas.history``; none when the personas have no history)."""
+    watched = None
+    if world.cfg.catalog.consume_once:
+        hist = world.personas.history
+        watched = hist if hist is not None else [np.zeros(0, np.int64)] * world.n_users
+    return PlatformLog(world.n_users, world.item_emb,
+                       history_clicks=world.catalog.history_clicks, watched=watched)
+
+
 class PlatformLogView:
     """Read-only access to a :class:`PlatformLog`: every array attribute is a read-only view."""
 
@@ -293,6 +366,9 @@ class PlatformLogView:
 
     def profile(self, users: IntArray | None = None) -> FloatArray:
         return self._log.profile(users)
+
+    def excluded(self, users: IntArray) -> IntArray:
+        return readonly(self._log.excluded(users))
 
 
 @dataclass(frozen=True)
@@ -373,8 +449,7 @@ class Platform:
         self.world = world
         self.sim = Simulator(world, seed)
         self.context = PolicyContext.of(world)
-        self.log = PlatformLog(world.n_users, world.item_emb,
-                               history_clicks=world.catalog.history_clicks)
+        self.log = new_log(world)
         self.frozen_log: PlatformLog | None = None
         """when set, views show this log (a frozen policy's knowledge) instead of ``log``"""
         self._served: IntArray | None = None
@@ -390,8 +465,7 @@ class Platform:
     # ------------------------------------------------------------------ stepping
     def reset(self) -> None:
         self.sim.reset()
-        self.log = PlatformLog(self.world.n_users, self.world.item_emb,
-                               history_clicks=self.world.catalog.history_clicks)
+        self.log = new_log(self.world)
         self.frozen_log = None
         self._served = None
 

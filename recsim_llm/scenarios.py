@@ -259,8 +259,9 @@ ML_LATEST_SMALL_FIT = {"temperature": 11.728, "no_click_utility": 3.043, "lam_di
 minilm``, seed 0; held-out AUC 0.906 with random unseen negatives, 0.773 with
 popularity-matched ones; ``docs/validation.md``)"""
 
-SCENARIO_DEFAULTS["ml-100k"] = shipped_choice(ML100K_FIT)
-SCENARIO_DEFAULTS["ml-latest-small"] = shipped_choice(ML_LATEST_SMALL_FIT)
+SCENARIO_DEFAULTS["ml-100k"] = {**shipped_choice(ML100K_FIT), "catalog": {"consume_once": True}}
+SCENARIO_DEFAULTS["ml-latest-small"] = {**shipped_choice(ML_LATEST_SMALL_FIT),
+                                        "catalog": {"consume_once": True}}
 
 
 @register_scenario("goodbooks")

@@ -184,3 +184,46 @@ def test_skipped_ring_visit_gap_and_recent_averages() -> None:
     assert h.click_ema[1] == 0.0
     h.reset_users(np.array([1]))
     assert (h.skipped[1] == -1).all() and h.skipped_ptr[1] == 0 and h.visit_gap[1] == 0
+
+
+def test_consume_once_memory_starts_from_history_and_grows() -> None:
+    """A consume-once log excludes each user's history and every later click, never twice,
+    and widens when a user's row is full."""
+    h = PlatformLog(3, EMB, recent=2, watched=[np.array([5, 1]), np.zeros(0, np.int64),
+                                                np.array([3])])
+    assert h.consume_once
+    np.testing.assert_array_equal(h.watched_count, [2, 0, 1])
+    assert sorted(h.excluded(np.array([0]))[0][:2].tolist()) == [1, 5]
+    assert (h.excluded(np.array([1])) == -1).all()
+    h.update(fb(0, [0, 1], [[0, 2], [4, 2]], [0, 1]))      # user 0 clicks 0, user 1 clicks 2
+    h.update(fb(0, [0, 1], [[1, 3], [2, 0]], [0, 0]))      # re-clicks of watched 1 and 2
+    np.testing.assert_array_equal(h.watched_count, [3, 1, 1])
+    assert set(h.excluded(np.array([0]))[0].tolist()) - {-1} == {0, 1, 5}
+    assert set(h.excluded(np.array([1]))[0].tolist()) - {-1} == {2}
+    for item in (3, 4):                                    # the 2-wide ring forgets, this does not
+        h.update(fb(1, [0], [[item, 2]], [0]))
+    assert h.watched.shape[1] >= 5
+    assert set(h.excluded(np.array([0]))[0].tolist()) - {-1} == {0, 1, 3, 4, 5}
+    assert sorted(h.recent[0].tolist()) == [3, 4]           # the recent ring is unchanged
+    np.testing.assert_array_equal(h.watched_mask.sum(axis=1), h.watched_count)
+    snap = h.copy()
+    h.reset_users(np.array([0]))                           # a respawned user is a new account
+    assert h.watched_count[0] == 0 and not h.watched_mask[0].any()
+    assert (h.excluded(np.array([0])) == -1).all()
+    assert snap.consume_once and snap.watched_count[0] == 5
+
+
+def test_log_without_consume_once_excludes_recent_clicks() -> None:
+    h = PlatformLog(2, EMB, recent=3)
+    h.update(fb(0, [0], [[2, 3]], [1]))
+    assert not h.consume_once
+    np.testing.assert_array_equal(h.excluded(np.array([0, 1])), h.recent[[0, 1]])
+
+
+@pytest.mark.parametrize("history, match", [
+    ([np.array([0])], "watched history for 1 users, the run has 2"),
+    ([np.array([0]), np.array([6])], r"outside the catalog \[0, 6\)"),
+])
+def test_consume_once_history_errors(history, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        PlatformLog(2, EMB, watched=history)

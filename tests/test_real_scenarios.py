@@ -193,8 +193,9 @@ def test_ml100k_appeal_and_value_come_from_the_training_period() -> None:
 @needs_ml100k
 def test_ml100k_platform_starts_from_its_training_history() -> None:
     """The MovieLens platform is not new: its click counts start at the training period's
-    ratings, so `popular` serves the most-rated films from the first request (a new platform's
-    `popular` would lock onto whatever its first random slates got clicked)."""
+    ratings, so `popular` serves the most-rated films each user has not seen from the first
+    request (a new platform's `popular` would lock onto whatever its first random slates got
+    clicked)."""
     from recsim_llm.agents.registry import resolve_policy
     from recsim_llm.platform import Platform
 
@@ -210,5 +211,39 @@ def test_ml100k_platform_starts_from_its_training_history() -> None:
     view = platform.view()
     policy.bind(platform.context, np.random.default_rng(0))
     slates = policy.rank(view)
-    top = set(np.argsort(-hist, kind="stable")[: cfg.slate_size + 20].tolist())
-    assert set(slates.ravel().tolist()) <= top
+    # the most-rated films each user has not seen (MovieLens is consume-once)
+    for u, slate in zip(view.users, slates, strict=True):
+        unseen = np.setdiff1d(np.arange(len(hist)), world.personas.history[u])
+        assert np.isin(slate, unseen).all()
+        kth = np.sort(hist[unseen])[-cfg.slate_size]
+        assert hist[slate].min() >= kth
+
+
+@needs_ml100k
+def test_ml100k_no_policy_recommends_a_film_the_user_has_seen() -> None:
+    """MovieLens is consume-once (`catalog.consume_once`, on by default there): no policy shows
+    a user a film they rated in the training period or clicked earlier in the run."""
+    from recsim_llm.runner import run_policy
+
+    cfg = override(ScenarioConfig.defaults_for("ml-100k"), **{
+        "encoder": "hashing:16", "population.n_users": 25, "horizon_days": 4})
+    assert cfg.catalog.consume_once and not ScenarioConfig().catalog.consume_once
+    world = build_world(cfg, 0)
+    hist = world.personas.history
+    assert hist is not None and len(hist) == world.n_users and min(map(len, hist)) >= 1
+    for spec in ["random", "popular", "greedy", "mmr", "mf", "bpr", "dwell", "oracle:click",
+                 "oracle:value", "llm:1,tiny={},max_train_samples=256"]:
+        seen = np.zeros((world.n_users, world.catalog.n_items), bool)
+        for u, items in enumerate(hist):
+            seen[u, items] = True
+        shown = []
+
+        def check(sim, seen=seen, shown=shown) -> None:
+            def on_request(fb) -> None:
+                shown.append(int(seen[fb.users[:, None], fb.slates].sum()))
+                clicked = fb.items >= 0
+                seen[fb.users[clicked], fb.items[clicked]] = True
+            sim.on_request.append(on_request)
+
+        run_policy(world, spec, 0, attach=[check])
+        assert len(shown) > 0 and sum(shown) == 0, spec

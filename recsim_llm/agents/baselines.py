@@ -2,8 +2,9 @@
 
 All rank for the in-session users at once with array operations. Content baselines do not
 re-recommend a user's recent clicks (:data:`recsim_llm.platform.RECENT`), as deployed
-content-based recommenders usually don't; users without clicks yet (cold start) get random
-items, since no content signal exists for them.
+content-based recommenders usually don't, and on a consume-once catalog no item the user has
+consumed (:meth:`PlatformLog.excluded <recsim_llm.platform.PlatformLog.excluded>`); users
+without clicks yet (cold start) get random items, since no content signal exists for them.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from recsim_llm.users import dynamics as dyn
 
 
 class RandomPolicy(BasePolicy):
-    """k distinct items uniformly at random among those available."""
+    """k distinct items uniformly at random among those available (on a consume-once catalog,
+    among those the user has not consumed)."""
 
     name = "random"
 
     def rank(self, view: PlatformView) -> IntArray:
         keys = self.rng.random((len(view.users), view.n_available))
+        if view.log.consume_once:
+            return topk_excluding(keys, self.ctx.slate_size, view.log.excluded(view.users))
         return np.argpartition(keys, self.ctx.slate_size - 1, axis=1)[:, : self.ctx.slate_size]
 
 
@@ -38,10 +42,10 @@ class PopularPolicy(BasePolicy):
         h, k, a = view.log, self.ctx.slate_size, view.n_available
         # A global ranking, then per-user exclusion among the top k + h candidates.
         score = h.item_clicks[:a] + 0.5 * self.rng.random(a)
-        n_cand = min(a, k + h.recent.shape[1])
+        recent = h.excluded(view.users)
+        n_cand = min(a, k + recent.shape[1])
         cand = np.argsort(-score, kind="stable")[:n_cand]
         cand_scores = np.broadcast_to(score[cand], (len(view.users), n_cand))
-        recent = h.recent[view.users]
         # Map excluded item ids to their candidate column (or -1 when not a candidate).
         col_of = np.full(a, -1, np.int64)
         col_of[cand] = np.arange(n_cand)
@@ -70,7 +74,7 @@ class GreedyPolicy(BasePolicy):
 
     def rank_block(self, view: PlatformView, users: IntArray) -> IntArray:
         return topk_excluding(self.relevance(view, users), self.ctx.slate_size,
-                              view.log.recent[users])
+                              view.log.excluded(users))
 
 
 class MMRPolicy(GreedyPolicy):
@@ -91,7 +95,7 @@ class MMRPolicy(GreedyPolicy):
     def rank_block(self, view: PlatformView, users: IntArray) -> IntArray:
         k = self.ctx.slate_size
         rel = self.relevance(view, users)
-        return mmr_rerank(rel, self.ctx.item_emb, view.log.recent[users], k, self.alpha,
+        return mmr_rerank(rel, self.ctx.item_emb, view.log.excluded(users), k, self.alpha,
                           self.candidates)
 
 
@@ -111,7 +115,10 @@ def mmr_rerank(rel: np.ndarray, item_emb: np.ndarray, recent: IntArray, k: int, 
     cand = topk_excluding(rel, n_cand, recent)                              # [m, C]
     # When C reaches the non-excluded items, recent clicks are among the candidates (last,
     # but with their true relevance): place them only once nothing else is left.
-    excluded = (cand[:, :, None] == recent[:, None, :]).any(axis=2)         # [m, C]
+    mask = np.zeros((m, a), bool)                                           # [m, a]
+    ok = (recent >= 0) & (recent < a)
+    mask[np.broadcast_to(np.arange(m)[:, None], recent.shape)[ok], recent[ok]] = True
+    excluded = np.take_along_axis(mask, cand, axis=1)                       # [m, C]
     crel = np.take_along_axis(rel, cand, axis=1)                            # [m, C]
     cemb = item_emb[cand]                                                   # [m, C, d]
     rows = np.arange(m)
@@ -197,7 +204,7 @@ class OraclePolicy(BasePolicy):
                                       sim.world.item_emb[:a], ch.lam_dislike, ch.beta_fatigue,
                                       ch.pool_temperature)
         v = self._score(sim, users, aff, bor, slice(0, a), slice(None))
-        return topk_excluding(v, self.ctx.slate_size, view.log.recent[users])
+        return topk_excluding(v, self.ctx.slate_size, view.log.excluded(users))
 
     def rank_block(self, sim: Simulator, view: PlatformView, users: IntArray) -> IntArray:
         """The top k of the objective, computed exactly only where it can reach the top k.
@@ -213,7 +220,7 @@ class OraclePolicy(BasePolicy):
         """
         ch, st, a, k = sim.cfg.choice, sim.state, view.n_available, self.ctx.slate_size
         m = len(users)
-        recent = view.log.recent[users]
+        recent = view.log.excluded(users)
         ok = (recent >= 0) & (recent < a)
         n_excl = np.zeros(m, np.int64)
         if ok.any():

@@ -74,7 +74,7 @@ class OnlineMFPolicy(BasePolicy):
         scores = self.rank_items(view)
         explore = self.rng.random((len(view.users), a)) < self.epsilon * k / a
         scores = np.where(explore, np.inf, scores)  # random items jump to the top
-        return topk_excluding(scores, k, view.log.recent[view.users])
+        return topk_excluding(scores, k, view.log.excluded(view.users))
 
     def observe(self, fb: LoggedFeedback) -> None:
         m = len(fb.users)

@@ -87,7 +87,7 @@ class DwellPolicy(GreedyPolicy):
 
     def _block(self, view: PlatformView, users: IntArray, value: FloatArray) -> IntArray:
         score = self.relevance(view, users) + value.astype(np.float32)[None, :]
-        return topk_excluding(score, self.ctx.slate_size, view.log.recent[users])
+        return topk_excluding(score, self.ctx.slate_size, view.log.excluded(users))
 
 
 def make_dwell(arg: str | None) -> DwellPolicy:

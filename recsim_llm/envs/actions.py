@@ -21,10 +21,11 @@ mode          action of one user                          slate
               named ranker serves this request
 ============  ==========================================  ==================================
 
-``scores`` and ``query`` skip the user's recent clicks (as the content baselines do) unless
-fewer than k other items are available; ties go to the lower item id. Both are deterministic
-functions of the action and the platform view. ``strategy`` rankers are baselines bound to the
-run's public context, each with its own named random stream.
+``scores`` and ``query`` skip the user's recent clicks (on a consume-once catalog every item
+they consumed: :meth:`PlatformLog.excluded <recsim_llm.platform.PlatformLog.excluded>`), as the
+content baselines do, unless fewer than k other items are available; ties go to the lower item
+id. Both are deterministic functions of the action and the platform view. ``strategy`` rankers
+are baselines bound to the run's public context, each with its own named random stream.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class ScoresMode(ActionMode):
         if scores.ndim != 2 or scores.shape[1] != n:
             raise ValueError(f"scores actions must have shape [users, {n}], got {scores.shape}")
         return topk_excluding(scores[:, :view.n_available], self.ctx.slate_size,
-                              view.log.recent[view.users])
+                              view.log.excluded(view.users))
 
 
 class QueryMode(ActionMode):
@@ -151,7 +152,7 @@ class QueryMode(ActionMode):
             raise ValueError(f"query actions must have shape [users, {self.dim}], "
                              f"got {q.shape}")
         scores = q @ self.keys[:view.n_available].T                     # [m, a]
-        return topk_excluding(scores, self.ctx.slate_size, view.log.recent[view.users])
+        return topk_excluding(scores, self.ctx.slate_size, view.log.excluded(view.users))
 
 
 class StrategyMode(ActionMode):

@@ -35,6 +35,10 @@ class Personas:
     hook: npt.NDArray[np.float64] | None = None
     """[n] relative hook susceptibility g_u >= 0 (mean about 1); the click utility weighs item
     appeal by ``h_u = ChoiceConfig.w_appeal * g_u``. None = 1 for everyone"""
+    history: list[npt.NDArray[np.int64]] | None = None
+    """[n] per user, the catalog indices of the items the platform logged them consuming before
+    the run (MovieLens: the training-period ratings). Platform knowledge, not hidden state: with
+    ``catalog.consume_once`` the platform never re-recommends them. None = no history"""
 
     def __post_init__(self) -> None:
         n = len(self.user_ids)
@@ -57,6 +61,8 @@ class Personas:
         for k, v in self.groups.items():
             if len(v) != n:
                 raise ValueError(f"Personas.groups[{k!r}] has length {len(v)}, expected {n}")
+        if self.history is not None and len(self.history) != n:
+            raise ValueError(f"Personas.history must have one item array per user ({n})")
         if self.arrival_day is not None and len(self.arrival_day) != n:
             raise ValueError(f"Personas.arrival_day must have length {n}")
 
@@ -81,4 +87,5 @@ class Personas:
             groups={k: np.asarray(v)[idx] for k, v in self.groups.items()},
             arrival_day=None if self.arrival_day is None else self.arrival_day[idx],
             interests=None if self.interests is None else [self.interests[i] for i in idx],
-            hook=None if self.hook is None else np.asarray(self.hook)[idx])
+            hook=None if self.hook is None else np.asarray(self.hook)[idx],
+            history=None if self.history is None else [self.history[i] for i in idx])

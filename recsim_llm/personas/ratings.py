@@ -121,7 +121,8 @@ def personas_from_history(
         ``(personas, held_out)``: the :class:`Personas` of the kept users, ordered by user id,
         with groups ``activity`` (``"heavy"`` above the median number of training ratings, else
         ``"light"``) and, when the dataset has demographics (ML-100K), ``gender``, ``age``
-        (``"<25"``, ``"25-34"``, ``"35-44"``, ``"45+"``) and ``occupation``; and ``held_out``
+        (``"<25"``, ``"25-34"``, ``"35-44"``, ``"45+"``) and ``occupation``, and ``history``
+        = each user's training-period items (the platform's log before the run); and ``held_out``
         [n_test] with columns ``user_id``, ``item_index``, ``rating``, ``timestamp``, the kept
         users' ratings of the held-out period in (user, time) order.
 
@@ -279,8 +280,14 @@ def personas_from_history(
         groups["occupation"] = demo["occupation"].fillna("unknown").astype(str).to_numpy(
             dtype=str)
 
+    # ---- the platform's log before the run: each kept user's training items, in rating order
+    tr_user = tr["user"].to_numpy()
+    starts = np.searchsorted(tr_user, kept)  # ``r`` (so ``tr``) is sorted by user
+    ends = np.searchsorted(tr_user, kept, side="right")
+    tr_item = tr["item"].to_numpy(np.int64)
+    history = [tr_item[a:b] for a, b in zip(starts, ends, strict=True)]
     personas = Personas(user_ids=user_ids, likes=likes, dislikes=dislikes, groups=groups,
-                        interests=interests)
+                        interests=interests, history=history)
     held_out = pd.DataFrame({
         "user_id": np.asarray(order, dtype=str)[test["user"].to_numpy()],
         "item_index": test["item"].to_numpy(np.int64),

@@ -180,6 +180,13 @@ def test_latest_small_split_is_chronological(ml_small: MovieLensData) -> None:
     last_train = train.groupby("user_id")["timestamp"].max()
     first_test = held.groupby("user_id")["timestamp"].min()
     assert (first_test >= last_train.reindex(first_test.index)).all()
+    # the platform's log before the run: each user's training films, nothing held out
+    assert personas.history is not None
+    for u in (0, 1, personas.n_users - 1):
+        uid = personas.user_ids[u]
+        assert sorted(personas.history[u]) == sorted(
+            train.loc[train["user_id"].astype(str) == uid, "item_index"])
+    assert sum(map(len, personas.history)) == len(train)
     groups = personas.groups["activity"]
     assert set(groups) == {"light", "heavy"} and abs((groups == "heavy").mean() - 0.5) < 0.05
 

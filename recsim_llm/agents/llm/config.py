@@ -146,7 +146,8 @@ class LLMRankerConfig:
     default: the simulated users re-consume what they like (boredom lowers an item's utility,
     it does not forbid it), and ``mf`` filters nothing; with the filter on, the ranker's NDCG@10
     after its first retraining was 0.505 against 0.636 without (300 users x 28 days, seed 0;
-    docs/llm_ranker.md)"""
+    docs/llm_ranker.md). On a consume-once catalog (``catalog.consume_once``, the MovieLens
+    scenarios) the items the user has consumed are excluded either way, as by every policy"""
     extra: dict[str, Any] = field(default_factory=dict)
     """free-form notes kept in checkpoints (e.g. the spec that built the policy)"""
 
