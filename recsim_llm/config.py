@@ -107,7 +107,13 @@ class DynamicsConfig:
     """How users change: drift, fatigue, satisfaction, sessions, return and churn."""
 
     drift_rate: float = 0.08
-    """eta: step of interest toward a consumed item, scaled by positive satisfaction; [0, 1]"""
+    """eta: step of interest toward a consumed item (times positive satisfaction when
+    ``drift_by = "satisfaction"``); [0, 1]"""
+    drift_by: Literal["consumed", "satisfaction"] = "consumed"
+    """what moves an interest: ``"consumed"`` = every click, by ``eta * r_k`` (taste follows
+    what is consumed, however it satisfied: the filter-bubble drift of DESIGN.md);
+    ``"satisfaction"`` = a click with positive satisfaction, by ``eta * r_k * max(y, 0)`` (taste
+    also learns value)"""
     anchor_rate: float = 0.02
     """kappa: nightly pull of interest back to the persona interest p0; [0, 1]"""
     drift_noise: float = 0.01
@@ -165,6 +171,8 @@ class DynamicsConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
+        _check(self.drift_by in ("consumed", "satisfaction"), "DynamicsConfig.drift_by",
+               "must be 'consumed' or 'satisfaction'", self.drift_by)
         for name in ("drift_rate", "anchor_rate", "shown_fatigue_weight", "fatigue_overnight",
                      "extra_session_prob", "habit_overnight"):
             v = getattr(self, name)

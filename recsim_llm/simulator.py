@@ -406,12 +406,14 @@ class Simulator:
         resp = (dyn.responsibility(cos_p[r, :, pc], logw, ch.pool_temperature)
                 if p.shape[1] > 1 else None)
 
-        # Only a click with positive satisfaction moves an interest: update those rows only.
-        move = clicked & (y > 0)
+        # Only a click (with drift_by="satisfaction": a click with positive satisfaction)
+        # moves an interest: update those rows only.
+        by_sat = dy.drift_by == "satisfaction"
+        move = clicked & (y > 0) if by_sat else clicked
         if move.any():
             st.interest[idx[move]] = dyn.drift_toward(
                 p[move], consumed[move], y[move], clicked[move], dy.drift_rate,
-                None if resp is None else resp[move])
+                None if resp is None else resp[move], by_satisfaction=by_sat)
         st.fatigue[idx] = dyn.update_fatigue(f, consumed, shown_mean, clicked,
                                              dy.fatigue_decay, dy.shown_fatigue_weight)
         st.budget[idx] = dyn.update_budget(st.budget[idx], y, clicked, dy.request_cost,

@@ -56,6 +56,7 @@ def test_override_dotted_keys() -> None:
     ("dynamics.drift_rate", None, "DynamicsConfig.drift_rate"),
     ("population.n_users", "100", "PopulationConfig.n_users"),
     ("catalog.n_items", 1e3, "CatalogConfig.n_items"),
+    ("catalog.consume_once", "yes", "CatalogConfig.consume_once"),
 ])
 def test_wrong_type_names_the_key(key: str, value: object, name: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -72,6 +73,7 @@ def test_wrong_type_names_the_key(key: str, value: object, name: str) -> None:
     ("choice.temperature", -1.0, "ChoiceConfig.temperature"),
     ("choice.lam_dislike", -0.1, "ChoiceConfig.lam_dislike"),
     ("dynamics.drift_rate", 1.5, "DynamicsConfig.drift_rate"),
+    ("dynamics.drift_by", "reward", "DynamicsConfig.drift_by"),
     ("dynamics.fatigue_decay", 1.0, "DynamicsConfig.fatigue_decay"),
     ("dynamics.satisfaction_ema", 0.0, "DynamicsConfig.satisfaction_ema"),
     ("dynamics.session_budget", 0.0, "DynamicsConfig.session_budget"),

@@ -32,8 +32,8 @@ PARALLEL_MIN = 4096
 """fewer rows than this run in the calling thread (waking numba's workers costs more)"""
 
 P_TEMPERATURE, P_NO_CLICK, P_LAM, P_BETA, P_TAU, P_W_VALUE, P_SAT_NOISE, P_DWELL_NOISE, \
-    P_NO_CLICK_SAT, P_DRIFT, P_DECAY, P_SHOWN_W, P_COST, P_REFUND = range(14)
-N_FLOAT_PARAMS = 14
+    P_NO_CLICK_SAT, P_DRIFT, P_DECAY, P_SHOWN_W, P_COST, P_REFUND, P_DRIFT_BY_SAT = range(15)
+N_FLOAT_PARAMS = 15
 
 
 def params(cfg: object) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], bool]:
@@ -42,7 +42,8 @@ def params(cfg: object) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64],
     f = np.array([ch.temperature, ch.no_click_utility, ch.lam_dislike, ch.beta_fatigue,
                   ch.pool_temperature, dy.w_value, dy.satisfaction_noise, dy.dwell_noise,
                   dy.no_click_satisfaction, dy.drift_rate, dy.fatigue_decay,
-                  dy.shown_fatigue_weight, dy.request_cost, dy.refund], np.float64)
+                  dy.shown_fatigue_weight, dy.request_cost, dy.refund,
+                  1.0 if dy.drift_by == "satisfaction" else 0.0], np.float64)
     i = np.array([dy.patience, dy.max_session_len], np.int64)
     return f, i, ch.model == "cascade"
 
@@ -70,9 +71,11 @@ def _budget(budget: float, y: float, clicked: bool, cost: float, refund: float) 
 
 
 @nb.njit(cache=True, nogil=True)
-def _drift_weight(drift: float, y: float, resp: np.float32) -> np.float32:
-    """``(eta * max(y, 0)) * r_k`` in float64, cast to float32 (as ``drift_toward``)."""
-    return np.float32((drift * max(y, 0.0)) * np.float64(resp))
+def _drift_weight(drift: float, y: float, resp: np.float32, by_sat: bool) -> np.float32:
+    """``(eta * max(y, 0)) * r_k`` (``(eta * 1) * r_k`` unless ``by_sat``) in float64, cast to
+    float32 (as ``drift_toward``)."""
+    gain = max(y, 0.0) if by_sat else 1.0
+    return np.float32((drift * gain) * np.float64(resp))
 
 
 @nb.njit(cache=True, nogil=True, fastmath=FAST)
@@ -97,6 +100,7 @@ def _serve_rows(lo, hi, S, idx, item_emb, appeal, value, pen, interest, logw, di
     consumed_w = np.float32(1.0 - prm[P_SHOWN_W])
     k32 = np.float32(k)
     patience, max_len = iprm[0], iprm[1]
+    by_sat = prm[P_DRIFT_BY_SAT] != 0.0
     keep_v = v_out.shape[0] == m
     cp = np.empty((n_int, k), np.float32)
     a = np.empty(k, np.float32)
@@ -192,8 +196,8 @@ def _serve_rows(lo, hi, S, idx, item_emb, appeal, value, pen, interest, logw, di
         item_out[i] = it if clicked else -1
         y_out[i] = y
         dwell_out[i] = _dwell(y, clicked, prm[P_DWELL_NOISE], eps_dwell[uu])
-        # --- drift of the interests toward a satisfying consumed item
-        if clicked and y > 0:
+        # --- drift of the interests toward the consumed item (a satisfying one, by default)
+        if clicked and (y > 0 or not by_sat):
             if n_int > 1:
                 zmax = cp[0, pj] * inv_tau + logw[uu, 0]
                 for kk in range(n_int):
@@ -208,7 +212,7 @@ def _serve_rows(lo, hi, S, idx, item_emb, appeal, value, pen, interest, logw, di
             else:
                 z[0] = np.float32(1.0)
             for kk in range(n_int):
-                w = _drift_weight(prm[P_DRIFT], y, z[kk])
+                w = _drift_weight(prm[P_DRIFT], y, z[kk], by_sat)
                 nrm = np.float32(0.0)
                 for t in range(d):
                     p = interest[uu, kk, t]

@@ -163,9 +163,11 @@ def dwell_signal(y: FloatArray, clicked: BoolArray, noise: FloatArray) -> FloatA
 
 
 def drift_toward(interest: FloatArray, consumed: FloatArray, y: FloatArray, clicked: BoolArray,
-                 drift_rate: float, resp: FloatArray | None = None) -> FloatArray:
+                 drift_rate: float, resp: FloatArray | None = None,
+                 by_satisfaction: bool = True) -> FloatArray:
     """Interest drift toward consumed items, per interest:
-    ``p_k <- normalize(p_k + eta * r_k * max(y, 0) * (e - p_k))``.
+    ``p_k <- normalize(p_k + eta * r_k * max(y, 0) * (e - p_k))``, or without the ``max(y, 0)``
+    factor when ``by_satisfaction`` is False (``DynamicsConfig.drift_by = "consumed"``).
 
     Args:
         interest: [n, K, d] current interests (or [n, d]: one interest).
@@ -177,7 +179,8 @@ def drift_toward(interest: FloatArray, consumed: FloatArray, y: FloatArray, clic
     Returns:
         new interests, shape of ``interest``; rows without a click are unchanged.
     """
-    step = drift_rate * np.where(clicked, np.maximum(y, 0.0), 0.0)
+    gain = np.maximum(y, 0.0) if by_satisfaction else np.ones(np.shape(y))
+    step = drift_rate * np.where(clicked, gain, 0.0)
     if interest.ndim == 2:
         return unit_norm(interest + step[:, None].astype(interest.dtype) * (consumed - interest))
     w = step[:, None] * (1.0 if resp is None else resp)                     # [n, K]

@@ -139,6 +139,19 @@ def test_habit_stock_and_hook_equal_on_both_paths(make_small_config) -> None:
     assert steps > 5 and a._habit.max() > 0
 
 
+def test_drift_by_consumed_equal_on_both_paths(make_small_config) -> None:
+    """``dynamics.drift_by = "consumed"`` (every click moves the interests) on both paths."""
+    world = build_world(make_small_config(**{"dynamics.drift_by": "consumed",
+                                             "horizon_days": 2}), 0)
+    steps, moved = 0, False
+    for fa, fb, a, b in run_pair(world, seed=4):
+        np.testing.assert_array_equal(fa.items, fb.items)
+        np.testing.assert_allclose(b.state.interest, a.state.interest, rtol=0, atol=1e-5)
+        moved |= bool(((fa.items >= 0) & (fa.satisfaction <= 0)).any())
+        steps += 1
+    assert steps > 5 and moved  # clicks with y <= 0 happened (they move interests here)
+
+
 def test_cascade_choices_equal(make_small_config) -> None:
     world = build_world(make_small_config(**{"choice.model": "cascade", "horizon_days": 2}), 0)
     for fa, fb, _a, _b in run_pair(world, seed=1):

@@ -57,6 +57,13 @@ def test_drift_moves_toward_consumed_item() -> None:
     # negative satisfaction: no drift
     out = dyn.drift_toward(p, e, np.array([-1.0]), np.array([True]), 0.2)
     np.testing.assert_allclose(out, p)
+    # drift_by="consumed": every click moves the interest by eta, however it satisfied
+    for y in (-1.0, 0.3, 2.0):
+        moved = dyn.drift_toward(p, e, np.array([y]), np.array([True]), 0.2,
+                                 by_satisfaction=False)
+        np.testing.assert_allclose(moved, dyn.unit_norm(p + 0.2 * (e - p)), rtol=1e-6)
+    np.testing.assert_allclose(dyn.drift_toward(p, e, np.array([1.0]), np.array([False]), 0.2,
+                                                by_satisfaction=False), p)
 
 
 @PROPERTY
