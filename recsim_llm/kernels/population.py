@@ -196,7 +196,8 @@ def _serve_rows(lo, hi, S, idx, item_emb, appeal, value, pen, interest, logw, di
         item_out[i] = it if clicked else -1
         y_out[i] = y
         dwell_out[i] = _dwell(y, clicked, prm[P_DWELL_NOISE], eps_dwell[uu])
-        # --- drift of the interests toward the consumed item (a satisfying one, by default)
+        # --- drift of the interests toward the consumed item (drift_by="satisfaction": only a
+        # satisfying one)
         if clicked and (y > 0 or not by_sat):
             if n_int > 1:
                 zmax = cp[0, pj] * inv_tau + logw[uu, 0]
