@@ -165,6 +165,16 @@ class BasePolicy:
         return policy
 
 
+def exclusion_mask(exclude: IntArray, a: int) -> npt.NDArray[np.bool_]:
+    """[m, a] True where row i's ``exclude`` ids name item j (ids -1 or >= a are ignored; an id
+    listed twice is one True)."""
+    m = exclude.shape[0]
+    mask = np.zeros((m, a), bool)
+    ok = (exclude >= 0) & (exclude < a)
+    mask[np.broadcast_to(np.arange(m)[:, None], exclude.shape)[ok], exclude[ok]] = True
+    return mask
+
+
 def topk_excluding(scores: npt.NDArray[np.floating], k: int, exclude: IntArray | None = None
                    ) -> IntArray:
     """Indices of the k best scores per row, best first, skipping excluded ids.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsim_llm.agents.base import BasePolicy, IntArray, topk_excluding
+from recsim_llm.agents.base import BasePolicy, IntArray, exclusion_mask, topk_excluding
 from recsim_llm.platform import PlatformView
 from recsim_llm.simulator import BLOCK, Simulator
 from recsim_llm.users import dynamics as dyn
@@ -115,10 +115,7 @@ def mmr_rerank(rel: np.ndarray, item_emb: np.ndarray, recent: IntArray, k: int, 
     cand = topk_excluding(rel, n_cand, recent)                              # [m, C]
     # When C reaches the non-excluded items, recent clicks are among the candidates (last,
     # but with their true relevance): place them only once nothing else is left.
-    mask = np.zeros((m, a), bool)                                           # [m, a]
-    ok = (recent >= 0) & (recent < a)
-    mask[np.broadcast_to(np.arange(m)[:, None], recent.shape)[ok], recent[ok]] = True
-    excluded = np.take_along_axis(mask, cand, axis=1)                       # [m, C]
+    excluded = np.take_along_axis(exclusion_mask(recent, a), cand, axis=1)  # [m, C]
     crel = np.take_along_axis(rel, cand, axis=1)                            # [m, C]
     cemb = item_emb[cand]                                                   # [m, C, d]
     rows = np.arange(m)
@@ -220,14 +217,8 @@ class OraclePolicy(BasePolicy):
         """
         ch, st, a, k = sim.cfg.choice, sim.state, view.n_available, self.ctx.slate_size
         m = len(users)
-        recent = view.log.excluded(users)
-        ok = (recent >= 0) & (recent < a)
-        n_excl = np.zeros(m, np.int64)
-        if ok.any():
-            # distinct recent ids per row (a row may list an item twice)
-            srt = np.sort(np.where(ok, recent, -1), axis=1)
-            n_excl = ((srt >= 0) & np.concatenate(
-                [np.ones((m, 1), bool), srt[:, 1:] != srt[:, :-1]], axis=1)).sum(axis=1)
+        excl = exclusion_mask(view.log.excluded(users), a)                   # [m, a]
+        n_excl = excl.sum(axis=1)     # distinct excluded ids (a row may list an item twice)
         if ch.temperature < 0 or (a - n_excl < k).any() or a <= 4 * k:
             return self.rank_full(sim, view, users)   # bounds need T >= 0; tiny catalogs
         emb = sim.world.item_emb[:a]
@@ -257,14 +248,13 @@ class OraclePolicy(BasePolicy):
             w_value = np.float32(sim.cfg.dynamics.w_value)
             hi += w_value * sim.value[:a].astype(np.float32)
         spread = coef * ch.pool_temperature * np.log(valid.sum(axis=1))       # [m]
-        rows_ok = np.broadcast_to(np.arange(m)[:, None], recent.shape)[ok]
         hx = hi.copy()
-        hx[rows_ok, recent[ok]] = -np.inf
+        hx[excl] = -np.inf
         # the k-th best lower bound among items that may be shown, [m, 1]
         theta = np.partition(hx, a - k, axis=1)[:, a - k:a - k + 1] - spread[:, None]
         # float32 rounding of the pooled value and of the bounds is far below this margin
         cand = hi >= theta - (1e-4 + 1e-5 * np.abs(theta))
-        cand[rows_ok, recent[ok]] = False
+        cand &= ~excl
         r, c = np.nonzero(cand)                                               # row-major
         pooled = dyn.pool_interests(cos_k[r, :, c], logw[r], ch.pool_temperature)   # [P]
         v = self._score(sim, users, dyn.affinity(pooled, cos_q[r, c], ch.lam_dislike),

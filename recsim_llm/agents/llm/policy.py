@@ -151,9 +151,8 @@ class LLMRankerPolicy(BasePolicy):
         excl = None
         if self.cfg.exclude_recent:
             excl = np.where(self.hist_types[users] == CLICK, self.hist_items[users], -1)
-        log = getattr(view, "log", None)  # (the unit tests' toy views carry no log)
-        if log is not None and log.consume_once:  # a consumed item is never re-recommended
-            watched = np.asarray(log.excluded(users))
+        if view.log.consume_once:  # a consumed item is never re-recommended
+            watched = np.asarray(view.log.excluded(users))
             excl = watched if excl is None else np.concatenate([excl, watched], axis=1)
         slates = cache.rank(users, int(view.n_available), k, excl, self.rng, self.cfg.epsilon,
                             cold)

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from recsim_llm.agents.base import exclusion_mask
 from recsim_llm.agents.llm.config import LLMRankerConfig
 from recsim_llm.agents.llm.model import CLICK, SKIP, TwoTowerRanker, hidden_size
 
@@ -353,10 +354,8 @@ class ServingCache:
         n_cand = min(a, cfg.candidates) if cfg.candidates else a
         n_cand = max(n_cand, min(k, a))
         needs_cand = cfg.mmr_alpha < 1.0 or self.model.mlp is not None or n_cand < a
-        excl_mask = np.zeros((m, a), bool)
-        if exclude is not None and exclude.size:
-            ok = (exclude >= 0) & (exclude < a)
-            excl_mask[np.broadcast_to(np.arange(m)[:, None], exclude.shape)[ok], exclude[ok]] = True
+        excl_mask = (exclusion_mask(exclude, a) if exclude is not None and exclude.size
+                     else np.zeros((m, a), bool))
         # Ranking key: explored items first, excluded ones last, then the score.
         key = np.where(forced & ~excl_mask, np.inf, np.where(excl_mask, -np.inf, s))
         top = _topk(key, k if not needs_cand else n_cand)                       # [m, C]

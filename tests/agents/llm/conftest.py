@@ -35,7 +35,8 @@ class Toy:
              ) -> NS:
         u = np.arange(self.n_users) if users is None else users
         return NS(day=day, users=u, slate_size=self.k,
-                  n_available=self.n_items if n_available is None else n_available)
+                  n_available=self.n_items if n_available is None else n_available,
+                  log=NS(consume_once=False))
 
     def relevance(self) -> np.ndarray:
         """[n_users, n_items] ground truth (1 = the user's topic)."""
