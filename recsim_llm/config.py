@@ -32,6 +32,9 @@ MAX_ITEMS = 50_000_000
 """largest catalog (initial items plus every arrival over the horizon)"""
 MAX_HORIZON_DAYS = 1_000_000
 """longest horizon"""
+RECENT_CLICKS = 20
+"""clicked items the platform remembers per user (:data:`recsim_llm.platform.RECENT`): the
+observations' click history and the largest ``catalog.exclude_recent``"""
 
 
 def _check(cond: bool, key: str, msg: str, value: Any) -> None:
@@ -303,8 +306,14 @@ class CatalogConfig:
     The platform then remembers every item a user consumed, their history before the run
     (``Personas.history``) and each click, and no policy re-recommends it
     (:meth:`PlatformLog.excluded <recsim_llm.platform.PlatformLog.excluded>`); False = a
-    policy skips only the user's last :data:`~recsim_llm.platform.RECENT` clicks. Default
-    True in the MovieLens scenarios"""
+    policy skips only the user's last ``exclude_recent`` clicks. Default True in the MovieLens
+    scenarios"""
+    exclude_recent: int = 20
+    """on a catalog that is not consume-once, how many of a user's most recent clicks no
+    policy re-recommends (:meth:`PlatformLog.excluded <recsim_llm.platform.PlatformLog.
+    excluded>`), in [0, :data:`~recsim_llm.platform.RECENT`]; 0 = every item may be shown
+    again at once (the users' boredom still punishes repetition). What it does to the
+    engagement trap is measured in docs/results_synthetic.md"""
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -326,6 +335,9 @@ class CatalogConfig:
                "must be >= 0", self.popularity_exponent)
         _check(self.new_items_per_day >= 0, "CatalogConfig.new_items_per_day", "must be >= 0",
                self.new_items_per_day)
+        _check(0 <= self.exclude_recent <= RECENT_CLICKS, "CatalogConfig.exclude_recent",
+               f"must be in [0, {RECENT_CLICKS}] (the clicks the platform remembers)",
+               self.exclude_recent)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recsim_llm.catalog.base import Catalog
+from recsim_llm.config import RECENT_CLICKS
 
 if TYPE_CHECKING:
     from recsim_llm.simulator import Feedback, Simulator, World
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
 
-RECENT = 20
-"""clicked items remembered per user (baselines do not re-recommend them)"""
+RECENT = RECENT_CLICKS
+"""clicked items remembered per user (20; the policies skip the last ``exclude_recent`` of them,
+all by default)"""
 RECENT_SKIPPED = 50
 """shown-but-not-clicked items remembered per user (about five requests of a 10-item slate)"""
 EMA_RATE = 0.2
@@ -149,8 +151,14 @@ class PlatformLog:
 
     def __init__(self, n_users: int, item_emb: FloatArray, recent: int = RECENT,
                  skipped: int = RECENT_SKIPPED, history_clicks: IntArray | None = None,
-                 watched: Sequence[IntArray] | None = None) -> None:
+                 watched: Sequence[IntArray] | None = None,
+                 exclude_recent: int | None = None) -> None:
         n, (m, d) = n_users, item_emb.shape
+        if exclude_recent is not None and not 0 <= exclude_recent <= recent:
+            raise ValueError(f"PlatformLog: exclude_recent must be in [0, {recent}] (the clicks "
+                             f"remembered), got {exclude_recent}")
+        self.exclude_recent = recent if exclude_recent is None else exclude_recent
+        """how many of a user's latest clicks :meth:`excluded` names (not consume-once)"""
         self.item_emb = item_emb
         self.clicks = np.zeros(n, np.int64)
         """[n] clicks so far"""
@@ -233,9 +241,19 @@ class PlatformLog:
         """[len(users), H] the item ids no policy should recommend to ``users`` (-1 = none).
 
         Consume-once catalogs: every item the user has consumed (:attr:`watched`); otherwise
-        the user's last :data:`RECENT` clicks (:attr:`recent`).
+        the user's last :attr:`exclude_recent` clicks (all of :attr:`recent` by default).
         """
-        return self.watched[users] if self.consume_once else self.recent[users]
+        if self.consume_once:
+            return self.watched[users]
+        r, e = self.recent.shape[1], self.exclude_recent
+        if e == r:
+            return self.recent[users]
+        if e == 0:
+            return np.full((len(users), 1), -1, np.int64)
+        ptr = self.recent_ptr[users][:, None]
+        back = np.arange(1, e + 1)[None, :]                  # 1 = the latest click
+        out = self.recent[np.asarray(users)[:, None], (ptr - back) % r]
+        return np.where(back <= ptr, out, -1)
 
     def _log_watched(self, cu: IntArray, ci: IntArray) -> None:
         """Add clicked items to the consume-once memory (a re-click of a watched item, possible
@@ -329,7 +347,7 @@ class PlatformLog:
 
     def copy(self) -> PlatformLog:
         out = PlatformLog.__new__(PlatformLog)
-        out.item_emb = self.item_emb
+        out.item_emb, out.exclude_recent = self.item_emb, self.exclude_recent
         for k, v in self.arrays().items():
             setattr(out, k, v.copy())
         return out
@@ -347,7 +365,8 @@ def new_log(world: World) -> PlatformLog:
         hist = world.personas.history
         watched = hist if hist is not None else [np.zeros(0, np.int64)] * world.n_users
     return PlatformLog(world.n_users, world.item_emb,
-                       history_clicks=world.catalog.history_clicks, watched=watched)
+                       history_clicks=world.catalog.history_clicks, watched=watched,
+                       exclude_recent=world.cfg.catalog.exclude_recent)
 
 
 class PlatformLogView:

@@ -74,6 +74,8 @@ def test_wrong_type_names_the_key(key: str, value: object, name: str) -> None:
     ("choice.lam_dislike", -0.1, "ChoiceConfig.lam_dislike"),
     ("dynamics.drift_rate", 1.5, "DynamicsConfig.drift_rate"),
     ("dynamics.drift_by", "reward", "DynamicsConfig.drift_by"),
+    ("catalog.exclude_recent", 21, "CatalogConfig.exclude_recent"),
+    ("catalog.exclude_recent", -1, "CatalogConfig.exclude_recent"),
     ("dynamics.fatigue_decay", 1.0, "DynamicsConfig.fatigue_decay"),
     ("dynamics.satisfaction_ema", 0.0, "DynamicsConfig.satisfaction_ema"),
     ("dynamics.session_budget", 0.0, "DynamicsConfig.session_budget"),

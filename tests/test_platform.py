@@ -220,6 +220,36 @@ def test_log_without_consume_once_excludes_recent_clicks() -> None:
     np.testing.assert_array_equal(h.excluded(np.array([0, 1])), h.recent[[0, 1]])
 
 
+def test_exclude_recent_names_only_the_latest_clicks() -> None:
+    """``exclude_recent`` = e: the last e clicks, newest first, across the ring's wrap."""
+    h = PlatformLog(2, EMB, recent=3, exclude_recent=2)
+    users = np.array([0, 1])
+    assert (h.excluded(users) == -1).all() and h.excluded(users).shape == (2, 2)
+    h.update(fb(0, [0], [[2, 3]], [0]))                     # user 0 clicks 2
+    np.testing.assert_array_equal(h.excluded(users), [[2, -1], [-1, -1]])
+    for item in (3, 4, 5):                                  # 2, 3, 4, 5: the ring wraps
+        h.update(fb(0, [0], [[item, 0]], [0]))
+    np.testing.assert_array_equal(h.excluded(users)[0], [5, 4])
+    assert sorted(h.recent[0].tolist()) == [3, 4, 5]        # the memory keeps all 3
+    assert h.copy().excluded(users).tolist() == h.excluded(users).tolist()
+    none = PlatformLog(1, EMB, recent=3, exclude_recent=0)
+    none.update(fb(0, [0], [[2, 3]], [0]))
+    assert (none.excluded(np.array([0])) == -1).all()
+    with pytest.raises(ValueError, match=r"exclude_recent must be in \[0, 3\]"):
+        PlatformLog(1, EMB, recent=3, exclude_recent=4)
+
+
+def test_new_log_reads_exclude_recent(small_world: World) -> None:
+    from dataclasses import replace
+
+    from recsim_llm.platform import new_log
+
+    cfg = small_world.cfg
+    world = replace(small_world, cfg=replace(cfg, catalog=replace(cfg.catalog, exclude_recent=5)))
+    assert new_log(world).exclude_recent == 5
+    assert new_log(small_world).exclude_recent == 20
+
+
 @pytest.mark.parametrize("history, match", [
     ([np.array([0])], "watched history for 1 users, the run has 2"),
     ([np.array([0]), np.array([6])], r"outside the catalog \[0, 6\)"),
