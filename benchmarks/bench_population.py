@@ -86,13 +86,15 @@ def find_population_env():
     return None, "recsim_llm.envs.population has no env class taking world="
 
 
-def time_env(env_cls, world, pool, min_seconds: float, days: int, warmup_steps: int) -> dict:
+def time_env(env_cls, world, pool, min_seconds: float, days: int, warmup_steps: int,
+             copy: bool = True) -> dict:
     """Like ``_common.time_simulator`` for the Gym env: ``env.reset(seed=e)`` untimed, then
-    ``env.step(slates)`` until day ``days``; user-steps counted from ``info['served']``."""
+    ``env.step(slates)`` until day ``days``; user-steps counted from ``info['served']``.
+    ``copy``: the env's ``copy`` argument (False: ``step`` returns its own buffer)."""
     import numpy as np
     from _common import time_episodes
 
-    env = env_cls(world=world)
+    env = env_cls(world=world) if copy else env_cls(world=world, copy=False)
 
     def new_episode(seed):
         env.reset(seed=seed)

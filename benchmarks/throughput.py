@@ -9,7 +9,9 @@ with the slates given (random, pre-drawn, reused cyclically; no policy, no text 
 
 and for each configuration the impls ``env_numpy`` / ``env_numba``
 (:class:`~recsim_llm.envs.population.PopulationEnv` ``step``: platform serve, observation
-refresh, a copy of the observations, rewards and info), ``sim_numpy`` / ``sim_numba``
+refresh, a copy of the observations, rewards and info; ``env_numba_nocopy`` the same env built
+with ``copy=False``, Gymnasium's convention for handing out the env's own observation buffer),
+``sim_numpy`` / ``sim_numba``
 (``Simulator.serve``) and ``numpy_floor`` (``benchmarks/numpy_floor.py``: the bare numpy step
 over all users, no validation, masking or day logic). The kernel is switched by the config key
 ``simulator.kernel``. Repetitions are interleaved (machine noise hits every impl alike);
@@ -38,7 +40,7 @@ import statistics
 import sys
 import time
 
-IMPLS = ("env_numpy", "env_numba", "sim_numpy", "sim_numba", "numpy_floor")
+IMPLS = ("env_numpy", "env_numba", "env_numba_nocopy", "sim_numpy", "sim_numba", "numpy_floor")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -88,10 +90,11 @@ def time_impl(impl: str, world, pool, seconds: float, days: int) -> dict:
                         min_seconds=seconds, world=world, slate_pool=pool)
         return {k: r[k] for k in ("user_steps_per_s", "user_steps_per_cpu_s",
                                   "in_session_fraction", "n_steps", "seconds")}
-    kind, kernel = impl.split("_")
+    kind, kernel, *rest = impl.split("_")
     w = kernel_world(world, kernel)
     if kind == "env":
-        r = time_env(PopulationEnv, w, pool, seconds, days, warmup_steps=2)
+        r = time_env(PopulationEnv, w, pool, seconds, days, warmup_steps=2,
+                     copy=rest != ["nocopy"])
     else:
         r = time_simulator(lambda s: Simulator(w, seed=s), pool, seconds, days, 2)
     return {k: r[k] for k in ("user_steps_per_s", "user_steps_per_cpu_s",

@@ -479,7 +479,12 @@ class Platform:
 
     def _log_request(self, fb: Feedback) -> None:
         self._last = LoggedFeedback.of(fb)
-        self.log.update(self._last)
+        if self.sim.kernel == "numba":  # the same log, bit for bit, in one compiled pass
+            from recsim_llm.kernels import platform_log
+
+            platform_log.update(self.log, self._last, EMA_RATE)
+        else:
+            self.log.update(self._last)
 
     # ------------------------------------------------------------------ stepping
     def reset(self) -> None:

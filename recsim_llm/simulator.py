@@ -36,6 +36,10 @@ BLOCK = 4096
 embeddings stays in cache-sized memory instead of m * k * d floats per step (measured 1.6x
 faster at 1e5 users, see docs/benchmarks.md)"""
 
+NIGHT_BLOCK = 8192
+"""users per block of the overnight interest draw (a reused [block, K, d] buffer of 4 MB at
+K = 2, d = 64, instead of a fresh [n, K, d] array every night; the same numbers)"""
+
 FAST_CHECK_MAX_SLATE = 32
 """largest slate the numba path validates with its O(k^2) per-row check (longer slates go
 through :func:`validate_slates`'s sort)"""
@@ -532,20 +536,12 @@ class Simulator:
             self._supply.end_day(self.n_available, self._rng_day["supply"])
             self._refresh_items()
         # Overnight: fatigue recovers, interests relax toward the persona and wander.
-        # one draw per interest: with K = 1 the same numbers as an [n, d] draw
-        noise = self._rng_day["drift"].standard_normal(st.interest.shape, dtype=np.float32)
         alive = st.alive
         st.fatigue *= np.float32(dy.fatigue_overnight)
         if self._habit is not None:
             self._habit *= np.float32(dy.habit_overnight)
             self._apply_habit(slice(None))
-        if self._kpop is not None:  # in place, to float32 rounding of the reference
-            self._kpop.overnight(st.interest, st.interest0, noise, alive, dy.anchor_rate,
-                                 dy.drift_noise)
-        else:
-            st.interest = np.where(alive[:, None, None], dyn.overnight_interest(
-                st.interest, st.interest0, noise, dy.anchor_rate, dy.drift_noise),
-                st.interest).astype(np.float32)
+        self._overnight_interests(alive)
         u_return = self._rng_day["return"].random(n)
         self.day += 1
         if self.day >= self.cfg.horizon_days:
@@ -571,6 +567,35 @@ class Simulator:
         self.tick, self.session_no = 0, 0
         self._start_day_streams()
         self._start_session(returns)
+
+    def _overnight_interests(self, alive: npt.NDArray[np.bool_]) -> None:
+        """Interests relax toward the persona and wander, one standard normal per interest
+        coordinate of every user (with K = 1 the same numbers as an [n, d] draw).
+
+        Drawn and applied in blocks of :data:`NIGHT_BLOCK` users into one reused buffer: the
+        stream is consumed in order, so the numbers are those of a single [n, K, d] draw (a
+        test holds them equal), without a fresh [n, K, d] temporary every night.
+        """
+        dy, st, n = self.cfg.dynamics, self.state, self.world.n_users
+        rng = self._rng_day["drift"]
+        block = min(NIGHT_BLOCK, n)
+        buf = getattr(self, "_night_buf", None)
+        if buf is None or buf.shape != (block, *st.interest.shape[1:]):
+            buf = self._night_buf = np.empty((block, *st.interest.shape[1:]), np.float32)
+        # the reference replaces the array; the kernel updates it in place (float32 rounding)
+        out = st.interest if self._kpop is not None else st.interest.copy()
+        for lo in range(0, n, block):  # blocks of users, not a loop over users
+            hi = min(n, lo + block)
+            noise = buf[:hi - lo]
+            rng.standard_normal(dtype=np.float32, out=noise)
+            if self._kpop is not None:
+                self._kpop.overnight(out[lo:hi], st.interest0[lo:hi], noise, alive[lo:hi],
+                                     dy.anchor_rate, dy.drift_noise)
+            else:
+                p = st.interest[lo:hi]
+                out[lo:hi] = np.where(alive[lo:hi, None, None], dyn.overnight_interest(
+                    p, st.interest0[lo:hi], noise, dy.anchor_rate, dy.drift_noise), p)
+        st.interest = out
 
     # ------------------------------------------------------------------ habit (prototype)
     def _update_habit(self, idx: IntArray, appeal_consumed: FloatArray) -> None:

@@ -3,6 +3,7 @@ policies, checkpoints, and rejection of malformed slates (state untouched)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import numpy as np
@@ -517,3 +518,51 @@ def test_habit_formation_is_off_by_default_and_grows_the_hook(make_small_config)
     for bad in ({"habit_gain": -1.0}, {"habit_decay": 1.0}, {"habit_return": -0.5}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             DynamicsConfig(**bad)
+
+
+@pytest.mark.parametrize("kernel", ["numpy", "numba"])
+def test_overnight_draw_in_blocks_equals_one_draw(make_small_config, monkeypatch,
+                                                  kernel: str) -> None:
+    """The overnight noise drawn block by block into a reused buffer: the same interests,
+    bit for bit, as with one block for everyone (the stream is consumed in order), and the
+    reference's first night equals the single [n, K, d] draw it is defined by."""
+    import recsim_llm.simulator as simulator_mod
+    from recsim_llm.users import dynamics as dyn
+
+    world = build_world(make_small_config(**{"horizon_days": 4, "simulator.kernel": kernel}), 0)
+
+    def run(block: int) -> list[np.ndarray]:
+        monkeypatch.setattr(simulator_mod, "NIGHT_BLOCK", block)
+        sim = Simulator(world, seed=3)
+        sim.reset()
+        out, day = [], 0
+        while not sim.done:
+            sim.step(np.tile(np.arange(world.cfg.slate_size), (world.n_users, 1)))
+            if sim.day != day and not sim.done:
+                out.append(sim.state.interest.copy())
+                day = sim.day
+        return out
+
+    whole, blocks = run(10**9), run(7)      # 7 does not divide the population
+    assert len(whole) == 3
+    for a, b in zip(whole, blocks, strict=True):
+        np.testing.assert_array_equal(a, b)
+    if kernel == "numpy":  # the first night against its definition: one [n, K, d] draw
+        sim = Simulator(world, seed=3)
+        seen: dict[str, object] = {}
+
+        def at_day_end(s: Simulator, day: int) -> None:  # runs just before the overnight step
+            if day == 0:
+                seen.update(before=s.state.interest.copy(), alive=s.state.alive.copy(),
+                            rng=copy.deepcopy(s._rng_day["drift"]))
+
+        sim.on_day_end.append(at_day_end)
+        sim.reset()
+        while sim.day == 0:
+            sim.step(np.tile(np.arange(world.cfg.slate_size), (world.n_users, 1)))
+        before, alive, rng = seen["before"], seen["alive"], seen["rng"]
+        noise = rng.standard_normal(before.shape, dtype=np.float32)
+        dy = world.cfg.dynamics
+        ref = np.where(alive[:, None, None], dyn.overnight_interest(
+            before, sim.state.interest0, noise, dy.anchor_rate, dy.drift_noise), before)
+        np.testing.assert_array_equal(sim.state.interest, ref)

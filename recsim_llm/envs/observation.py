@@ -82,10 +82,13 @@ def _scalars(view: PlatformView, u: npt.NDArray[np.int64], out: npt.NDArray[np.f
              ) -> None:
     ctx, log = view.context, view.log
     clicks, reqs = log.clicks[u], log.requests[u]
-    served = np.zeros(ctx.n_users, bool)
-    served[view.users] = True
     last = log.last_visit_day[u]
-    out[:, 0] = served[u]
+    if len(u) == ctx.n_users:
+        served = np.zeros(ctx.n_users, bool)
+        served[view.users] = True
+        out[:, 0] = served[u]
+    else:  # a few rows: O(rows + served), not O(population)
+        out[:, 0] = np.isin(u, view.users)
     out[:, 1] = log.session_requests[u] / ctx.max_session_len
     out[:, 2] = min(view.day / ctx.horizon_days, 1.0)
     out[:, 3] = np.where(last >= 0, np.minimum((view.day - last) / DAYS_SCALE, 1.0), 0.0)
@@ -121,16 +124,45 @@ def observe(view: PlatformView, users: npt.NDArray[np.int64] | None = None
 
 
 def refresh(obs: npt.NDArray[np.float32], view: PlatformView,
-            changed: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+            changed: npt.NDArray[np.int64], counters: npt.NDArray[np.int64] | None = None
+            ) -> npt.NDArray[np.float32]:
     """Update every user's row of ``obs`` [n, 2 d + 10] in place after a step that served
     ``changed``.
 
     Only served users' histories can have changed, so only their pooled blocks are
-    recomputed; the counters are cheap and recomputed for everyone (the day moves for all).
-    Equal to ``observe(view, arange(n))``.
+    recomputed. The ten counters are recomputed for every user (``counters=None``), or only for
+    the rows ``counters`` where the caller knows no other row's counters moved (same day,
+    same catalog share: see :func:`counter_rows`). Equal to ``observe(view, arange(n))``.
     """
     d = view.item_emb.shape[1]
     if len(changed):
         obs[changed, :2 * d] = _embeddings(view, np.asarray(changed, np.int64))
-    _scalars(view, np.arange(obs.shape[0]), obs[:, 2 * d:])
+    if counters is None:
+        _scalars(view, np.arange(obs.shape[0]), obs[:, 2 * d:])
+    elif len(counters):
+        rows = np.asarray(counters, np.int64)
+        block = np.empty((len(rows), N_SCALARS), np.float32)
+        _scalars(view, rows, block)
+        obs[rows, 2 * d:] = block
     return obs
+
+
+def counter_rows(view: PlatformView, changed: npt.NDArray[np.int64],
+                 before: tuple[int, int] | None) -> npt.NDArray[np.int64] | None:
+    """The rows whose counters a step that served ``changed`` can have moved, or None for all.
+
+    ``before`` is ``(day, n_available)`` when the counters were last computed for everyone. On
+    the same day with the same catalog share, a user's counters move only if the user was
+    served (their log changed, and the "served now" flag may drop) or is served now (the flag
+    rises); every other row is as it was. A new day moves the day features of every user.
+    """
+    if before != (view.day, view.n_available):
+        return None
+    changed = np.asarray(changed, np.int64)
+    now = np.asarray(view.users, np.int64)
+    # Within a day the users served now are among those just served (sessions only end), so
+    # the union is ``changed`` itself; both are ascending, so a binary search checks it.
+    at = np.minimum(np.searchsorted(changed, now), max(len(changed) - 1, 0))
+    if len(now) == 0 or (len(changed) and np.array_equal(changed[at], now)):
+        return changed
+    return np.union1d(changed, now)

@@ -12,10 +12,16 @@ from gymnasium.vector.utils import batch_space
 from recsim_llm.config import ScenarioConfig
 from recsim_llm.envs.actions import make_action_mode
 from recsim_llm.envs.core import env_world
-from recsim_llm.envs.observation import observation_space, observe, refresh
+from recsim_llm.envs.observation import (
+    DAYS_SCALE,
+    counter_rows,
+    observation_space,
+    observe,
+    refresh,
+)
 from recsim_llm.envs.rewards import RewardConfig, reward_config, step_rewards
 from recsim_llm.envs.spaces import SlateSpace
-from recsim_llm.platform import LoggedFeedback, Platform, PolicyContext
+from recsim_llm.platform import EMA_RATE, LoggedFeedback, Platform, PolicyContext
 from recsim_llm.simulator import World
 from recsim_llm.text import TextEncoder
 
@@ -35,7 +41,8 @@ class PopulationEnv(VectorEnv):
     text-encoder embeddings of the user's recent clicked and recent skipped items, and ten
     counters (served now, session request index, day, days since the last visit, visit gap,
     recent and lifetime CTR, clicks, recent dwell, catalog share). After a step only the
-    served users' pooled blocks are recomputed.
+    served users' pooled blocks are recomputed, and within a day only the counters of the users
+    served then or now (a new day recomputes everyone's).
 
     ## Action Space
     One row per user of the mode's single-user space (:mod:`recsim_llm.envs.actions`):
@@ -71,8 +78,10 @@ class PopulationEnv(VectorEnv):
     ``num_envs`` (users), ``scenario``, ``config`` (``ScenarioConfig`` or nested dict),
     ``encoder``, ``data_path``, ``world_seed``, ``reward``, ``action_mode``, ``strategies``
     (strategy mode), ``query_dim`` (query mode), ``horizon_days``, ``slate_size``,
-    ``embedding_dim``, ``world`` (a prebuilt world). Unknown keyword arguments raise
-    ``TypeError``.
+    ``embedding_dim``, ``world`` (a prebuilt world), ``copy`` (default True: ``reset`` and
+    ``step`` return a copy of the [num_envs, 2 d + 10] observations, as Gymnasium's vector envs
+    do; False returns the env's own buffer, updated in place by the next step, which saves a
+    copy of every row per step). Unknown keyword arguments raise ``TypeError``.
 
     ## Version History
     * v0: initial release.
@@ -89,7 +98,11 @@ class PopulationEnv(VectorEnv):
                  strategies: list[str] | tuple[str, ...] | None = None,
                  query_dim: int | None = None, horizon_days: int | None = None,
                  slate_size: int | None = None, embedding_dim: int | None = None,
-                 world: World | None = None, render_mode: str | None = None) -> None:
+                 world: World | None = None, render_mode: str | None = None,
+                 copy: bool = True) -> None:
+        self.copy = bool(copy)
+        """whether ``reset``/``step`` return a copy of the observations (Gymnasium's vector
+        convention); False returns the env's own buffer, which the next step overwrites"""
         self.reward = reward_config(reward)
         if render_mode is not None:
             raise ValueError(f"PopulationEnv has no render modes, got {render_mode!r}")
@@ -130,8 +143,13 @@ class PopulationEnv(VectorEnv):
         self.mode.bind(sim_seed)
         self._churned = self.platform.sim.state.churned.copy()
         self._sync_spaces()
-        self._obs = observe(self.platform.view(), np.arange(self.num_envs))
-        return self._obs.copy(), self._info(None)
+        view = self.platform.view()
+        self._obs = observe(view, np.arange(self.num_envs))
+        self._counters_at = (view.day, view.n_available)
+        return self._out(self._obs), self._info(None)
+
+    def _out(self, obs: np.ndarray) -> np.ndarray:
+        return obs.copy() if self.copy else obs
 
     def _sync_spaces(self) -> None:
         assert self.platform is not None
@@ -178,22 +196,28 @@ class PopulationEnv(VectorEnv):
         truncated = np.full(self.num_envs, self.platform.done) & ~churned
         self._sync_spaces()
         self._refresh(fb.users)
-        return (self._obs.copy(), rewards, terminated, truncated,
+        return (self._out(self._obs), rewards, terminated, truncated,
                 self._info(fb.users, logged.items))
 
     def _refresh(self, changed: np.ndarray) -> None:
         """Observation rows after a step that served ``changed``: ``observation.refresh``, or
-        under ``simulator.kernel = "numba"`` the pooled blocks of the served rows in one numba
-        pass (same content to float32 rounding) and the counters by ``refresh``."""
+        under ``simulator.kernel = "numba"`` the pooled blocks of the served rows and the
+        counters of the rows that can have moved, each in one numba pass (the same content to
+        float32 rounding)."""
         assert self.platform is not None
         view = self.platform.view()
-        if self.platform.sim.kernel == "numba" and len(changed):
-            from recsim_llm.kernels.observation import refresh_pooled
+        counters = counter_rows(view, changed, self._counters_at)
+        self._counters_at = (view.day, view.n_available)
+        if self.platform.sim.kernel != "numba":
+            refresh(self._obs, view, changed, counters)
+            return
+        from recsim_llm.kernels.observation import refresh_counters, refresh_pooled
 
+        if len(changed):
             refresh_pooled(self._obs, view.log.recent, view.log.skipped, view.item_emb,
                            np.ascontiguousarray(changed, np.int64))
-            changed = changed[:0]
-        refresh(self._obs, view, changed)
+        refresh_counters(self._obs, view, np.arange(self.num_envs) if counters is None
+                         else counters, DAYS_SCALE, EMA_RATE)
 
     def respawn(self, users: np.ndarray) -> None:
         """Replace churned ``users`` by new accounts with the same personas, starting a session

@@ -326,3 +326,24 @@ def test_population_observation_refresh_equals_full_observe() -> None:
                                                    np.arange(inner.num_envs)))
         if trunc.all():
             break
+
+
+def test_population_copy_false_returns_the_env_buffer() -> None:
+    """``copy=True`` (default) hands out copies; ``copy=False`` the env's own buffer, which the
+    next step updates in place, with the same values."""
+    kw = dict(num_envs=30, horizon_days=2, config={"catalog": {"n_items": 40}})
+    env_copy = gym.make_vec("recsim_llm/SyntheticUsersFast-v0",
+                            vectorization_mode="vector_entry_point", **kw)
+    env_view = gym.make_vec("recsim_llm/SyntheticUsersFast-v0",
+                            vectorization_mode="vector_entry_point", copy=False, **kw)
+    a, _ = env_copy.reset(seed=1)
+    b, _ = env_view.reset(seed=1)
+    np.testing.assert_array_equal(a, b)
+    inner = env_view.unwrapped if hasattr(env_view, "unwrapped") else env_view
+    assert b is inner._obs and a is not env_copy.unwrapped._obs
+    for _ in range(5):
+        act = env_copy.action_space.sample()
+        a, *_ = env_copy.step(act)
+        b2, *_ = env_view.step(act)
+        assert b2 is b                               # the same buffer, updated in place
+        np.testing.assert_array_equal(a, b2)

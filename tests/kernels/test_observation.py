@@ -46,3 +46,21 @@ def test_pooled_refresh_parallel_equals_serial() -> None:
     ref = np.einsum("nr,nrd->nd", (skipped >= 0).astype(np.float32), emb[np.maximum(skipped, 0)])
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
     np.testing.assert_allclose(a[:, d:2 * d], ref, rtol=0, atol=1e-6)
+
+
+def test_numba_env_threaded_refresh_equals_observe(make_small_config) -> None:
+    """A population above PARALLEL_MIN: the threaded pooled blocks and counters (every row on
+    a new day, the served rows within a day) equal a fresh ``observe`` to float32 rounding."""
+    from recsim_llm.kernels.population import PARALLEL_MIN
+
+    cfg = make_small_config(**{"simulator.kernel": "numba", "horizon_days": 2,
+                               "population.n_users": PARALLEL_MIN + 200})
+    env = PopulationEnv(config=cfg, copy=False)
+    env.reset(seed=1)
+    days = set()
+    while not env.platform.done:
+        obs, *_ = env.step(env.action_space.sample())
+        ref = observe(env.platform.view(), np.arange(env.num_envs))
+        np.testing.assert_allclose(obs, ref, rtol=0, atol=2e-6)
+        days.add(env.platform.day)
+    assert len(days) >= 2
