@@ -165,6 +165,40 @@ class BasePolicy:
         return policy
 
 
+def mmr_select(rel: np.ndarray, cand: IntArray, emb: np.ndarray, k: int, alpha: float,
+               excluded: npt.NDArray[np.bool_] | None = None) -> IntArray:
+    """Maximal Marginal Relevance over per-user candidates (Carbonell & Goldstein, 1998).
+
+    Args:
+        rel: [m, C] relevance of the candidates (finite).
+        cand: [m, C] candidate item ids.
+        emb: [n_items, d] unit-norm item embeddings for the similarity term.
+        excluded: [m, C] candidates placed only when nothing else is left.
+    Returns:
+        [m, k] item ids: slot by slot the argmax of ``alpha * rel - (1 - alpha) * max_sim``,
+        ``max_sim`` a candidate's highest cosine to the items already placed.
+    """
+    m, c = cand.shape
+    rows = np.arange(m)
+    cemb = emb[cand]                                                   # [m, C, d]
+    max_sim = np.zeros((m, c))
+    taken = np.zeros((m, c), bool)
+    excl = np.zeros((m, c), bool) if excluded is None else excluded
+    out = np.empty((m, k), np.int64)
+    for j in range(k):  # loop over slots (k), never over users or items
+        score = alpha * rel - (1.0 - alpha) * (max_sim if j else 0.0)
+        score = np.where(taken, -np.inf, score)
+        others_left = (~taken & ~excl).any(axis=1, keepdims=True)
+        score = np.where(others_left & excl, -np.inf, score)
+        pick = score.argmax(axis=1)
+        out[:, j] = cand[rows, pick]
+        taken[rows, pick] = True
+        sim = np.einsum("mcd,md->mc", cemb, cemb[rows, pick])
+        # float64 running maximum: the diversity term in double precision
+        max_sim = sim.astype(np.float64) if j == 0 else np.maximum(max_sim, sim)
+    return out
+
+
 def exclusion_mask(exclude: IntArray, a: int) -> npt.NDArray[np.bool_]:
     """[m, a] True where row i's ``exclude`` ids name item j (ids -1 or >= a are ignored; an id
     listed twice is one True)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsim_llm.agents.base import BasePolicy, IntArray, exclusion_mask, topk_excluding
+from recsim_llm.agents.base import BasePolicy, IntArray, exclusion_mask, mmr_select, topk_excluding
 from recsim_llm.platform import PlatformView
 from recsim_llm.simulator import BLOCK, Simulator
 from recsim_llm.users import dynamics as dyn
@@ -110,30 +110,14 @@ def mmr_rerank(rel: np.ndarray, item_emb: np.ndarray, recent: IntArray, k: int, 
     Returns:
         [m, k] distinct ids.
     """
-    m, a = rel.shape
+    a = rel.shape[1]
     n_cand = min(a, max(candidates, k))
     cand = topk_excluding(rel, n_cand, recent)                              # [m, C]
     # When C reaches the non-excluded items, recent clicks are among the candidates (last,
     # but with their true relevance): place them only once nothing else is left.
     excluded = np.take_along_axis(exclusion_mask(recent, a), cand, axis=1)  # [m, C]
     crel = np.take_along_axis(rel, cand, axis=1)                            # [m, C]
-    cemb = item_emb[cand]                                                   # [m, C, d]
-    rows = np.arange(m)
-    max_sim = np.full((m, n_cand), -np.inf)
-    taken = np.zeros((m, n_cand), bool)
-    out = np.empty((m, k), np.int64)
-    for j in range(k):  # loop over slots (k), never over users or items
-        div = np.where(np.isfinite(max_sim), max_sim, 0.0)
-        score = alpha * crel - (1.0 - alpha) * div
-        score[taken] = -np.inf
-        others_left = (~taken & ~excluded).any(axis=1, keepdims=True)
-        score[others_left & excluded] = -np.inf
-        pick = score.argmax(axis=1)
-        out[:, j] = cand[rows, pick]
-        taken[rows, pick] = True
-        sim = np.einsum("mcd,md->mc", cemb, cemb[rows, pick])
-        max_sim = np.maximum(max_sim, sim)
-    return out
+    return mmr_select(crel, cand, item_emb, k, alpha, excluded)
 
 
 ORACLE_BLOCK_FLOATS = 2**25

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from recsim_llm.agents.base import exclusion_mask
+from recsim_llm.agents.base import exclusion_mask, mmr_select
 from recsim_llm.agents.llm.config import LLMRankerConfig
 from recsim_llm.agents.llm.model import CLICK, SKIP, TwoTowerRanker, hidden_size
 
@@ -140,38 +140,6 @@ def serving_encoder(model: TwoTowerRanker, quantize_int8: bool, device: torch.de
         warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
         return torch.ao.quantization.quantize_dynamic(enc.eval(), {torch.nn.Linear},
                                                       dtype=torch.qint8)
-
-
-def mmr_rerank(rel: np.ndarray, cand: IntArray, emb: FloatArray, k: int, alpha: float,
-               excluded: npt.NDArray[np.bool_] | None = None) -> IntArray:
-    """Maximal Marginal Relevance over per-user candidates (Carbonell & Goldstein, 1998).
-
-    Args:
-        rel: [m, C] relevance of the candidates (finite).
-        cand: [m, C] candidate item ids.
-        emb: [n_items, d] unit-norm item embeddings for the similarity term.
-        excluded: [m, C] candidates placed only when nothing else is left.
-    Returns:
-        [m, k] item ids: slot by slot the argmax of ``alpha * rel - (1 - alpha) * max_sim``.
-    """
-    m, c = cand.shape
-    rows = np.arange(m)
-    cemb = emb[cand]                                                   # [m, C, d]
-    max_sim = np.zeros((m, c))
-    taken = np.zeros((m, c), bool)
-    excl = np.zeros((m, c), bool) if excluded is None else excluded
-    out = np.empty((m, k), np.int64)
-    for j in range(k):  # loop over slots (k), never over users or items
-        score = alpha * rel - (1.0 - alpha) * (max_sim if j else 0.0)
-        score = np.where(taken, -np.inf, score)
-        others_left = (~taken & ~excl).any(axis=1, keepdims=True)
-        score = np.where(others_left & excl, -np.inf, score)
-        pick = score.argmax(axis=1)
-        out[:, j] = cand[rows, pick]
-        taken[rows, pick] = True
-        sim = np.einsum("mcd,md->mc", cemb, cemb[rows, pick])
-        max_sim = sim if j == 0 else np.maximum(max_sim, sim)
-    return out
 
 
 class ServingCache:
@@ -383,7 +351,7 @@ class ServingCache:
         lo = rel.min(axis=1, keepdims=True)
         span = np.maximum(rel.max(axis=1, keepdims=True) - lo, 1e-12)
         rel = np.where(cforced, 1.0, (rel - lo) / span)
-        return mmr_rerank(rel, cand, self.E, k, cfg.mmr_alpha, excluded)
+        return mmr_select(rel, cand, self.E, k, cfg.mmr_alpha, excluded)
 
 
 def _topk(key: np.ndarray, k: int) -> IntArray:

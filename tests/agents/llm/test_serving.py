@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from recsim_llm.agents.base import mmr_select
 from recsim_llm.agents.llm import LLMRankerPolicy
-from recsim_llm.agents.llm.serving import mmr_rerank
 
 
 def _valid(slates: np.ndarray, n_available: int) -> bool:
@@ -73,9 +73,9 @@ def test_mmr_alpha_trades_relevance_for_diversity() -> None:
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     rel = np.linspace(1.0, 0.0, 30)[None, :].repeat(4, axis=0)
     cand = np.arange(30)[None, :].repeat(4, axis=0)
-    greedy = mmr_rerank(rel, cand, emb, 5, 1.0)
+    greedy = mmr_select(rel, cand, emb, 5, 1.0)
     assert (greedy == np.arange(5)).all()
-    diverse = mmr_rerank(rel, cand, emb, 5, 0.3)
+    diverse = mmr_select(rel, cand, emb, 5, 0.3)
 
     def ild(s: np.ndarray) -> float:
         e = emb[s[0]]
