@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import uuid
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from recsim_llm import __version__
 
@@ -154,3 +156,25 @@ def read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as err:
         raise RunIOError(f"cannot read {path}: {describe_os_error(err)}") from err
+
+
+class NotAJSONObjectError(ValueError):
+    """A JSON run file (a manifest) that is not UTF-8, not JSON, or not a JSON object."""
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object stored in ``path`` (a ``manifest.json``): the one reader of manifests.
+
+    Raises:
+        RunIOError: the file cannot be read (one line naming it).
+        NotAJSONObjectError: its bytes are not UTF-8 JSON, or the JSON is not an object (one
+            line naming the file; each caller adds what to do about it).
+    """
+    raw = read_bytes(path)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise NotAJSONObjectError(f"{path} is unreadable: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise NotAJSONObjectError(f"{path} is unreadable: not a JSON object")
+    return data

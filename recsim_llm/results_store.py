@@ -33,11 +33,13 @@ import pandas as pd
 
 from recsim_llm.integrity import (
     IntegrityError,
+    NotAJSONObjectError,
     RunIOError,
     code_version,
     describe_os_error,
     frame,
     read_bytes,
+    read_json_object,
     remove_stale_temps,
     unframe,
     write_atomic,
@@ -90,11 +92,9 @@ def check_existing(out: Path, new: dict[str, Any]) -> None:
     if not path.exists():
         return
     try:
-        old = json.loads(read_bytes(path).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise IncompatibleRunError(f"{path} is unreadable ({err}); use another --out") from err
-    if not isinstance(old, dict):
-        raise IncompatibleRunError(f"{path} is not a JSON object; use another --out")
+        old = read_json_object(path)
+    except NotAJSONObjectError as err:
+        raise IncompatibleRunError(f"{err}; use another --out") from err
     if old.get("result_format") != RESULT_FORMAT:
         raise IncompatibleRunError(
             f"{out} was written by recsim_llm {old.get('recsim_llm_version', '?')} in results "

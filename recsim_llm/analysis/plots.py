@@ -7,7 +7,6 @@ by garbage collection. Colours are fixed per policy (in manifest order) across a
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import textwrap
@@ -26,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from recsim_llm.analysis import stats as S
+from recsim_llm.integrity import read_json_object
 
 DEFAULT_METRICS = (
     "retention", "ctr", "topic_entropy", "homogenization", "coverage", "exposure_gini",
@@ -108,12 +108,7 @@ def read_run(run_dir: str | Path, strict: bool = True) -> RunData:
     manifest: dict[str, Any] = {}
     mpath = path / "manifest.json"
     if mpath.is_file():
-        try:
-            manifest = json.loads(mpath.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"manifest.json in {path} is not valid JSON: {e}") from e
-        if not isinstance(manifest, dict):
-            raise ValueError(f"manifest.json in {path} is not a JSON object")
+        manifest = read_json_object(mpath)   # NotAJSONObjectError is a ValueError
     else:
         warnings.warn(f"manifest.json not found in {path}: no configuration to report",
                       stacklevel=2)

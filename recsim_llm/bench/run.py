@@ -42,6 +42,12 @@ from recsim_llm.bench.leaderboard import (
     run_headline,
 )
 from recsim_llm.bench.suite import Suite, Unit, load_suite, suite_digest
+from recsim_llm.integrity import (
+    NotAJSONObjectError,
+    RunIOError,
+    read_json_object,
+    write_bytes_atomic,
+)
 
 SUITE_FORMAT = 1
 """version of the suite results layout"""
@@ -57,12 +63,6 @@ class SuiteResult:
     manifest: dict[str, Any]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _part(out: Path, unit: Unit) -> Path:
     return out / "units" / f"{unit.key}.pkl"
 
@@ -72,7 +72,7 @@ def _save_part(out: Path, res: UnitResult) -> None:
 
     payload = {"unit": res.unit, "daily": res.daily, "groups": res.groups, "users": res.users,
                "seconds": res.seconds, "host": res.host, "pid": res.pid}
-    _write_atomic(_part(out, res.unit), pickle.dumps(payload))
+    write_bytes_atomic(_part(out, res.unit), pickle.dumps(payload))
 
 
 def _load_part(out: Path, unit: Unit) -> dict[str, Any]:
@@ -84,9 +84,9 @@ def _check_folder(out: Path, suite: Suite) -> None:
     if not path.exists():
         return
     try:
-        old = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise BackendError(f"{path} is unreadable ({err}); use another --out") from None
+        old = read_json_object(path)
+    except (NotAJSONObjectError, RunIOError) as err:
+        raise BackendError(f"{err}; use another --out") from None
     if old.get("suite_format") != SUITE_FORMAT or old.get("suite_digest") != suite_digest(suite):
         raise BackendError(f"{out} holds the results of another suite (or another version of "
                            f"suite {suite.name!r}); use another --out, or delete the folder")
@@ -159,7 +159,7 @@ def run_suite(suite: Suite | str | Path, out: str | Path, *, backend: str = "loc
         suite_digest(suite), "suite_file": suite.source, "backend": backend, "workers": workers,
         "address": address, "n_runs": len(units), "runs_resumed": len(units) - len(todo),
         "complete": False, **_versions()}
-    _write_atomic(out / "manifest.json", json.dumps(info, indent=2).encode())
+    write_bytes_atomic(out / "manifest.json", json.dumps(info, indent=2).encode())
     status_dir = str(out / "attempts")
     horizon = {u.key: int(u.config["horizon_days"]) for u in units}
     t0 = time.perf_counter()
@@ -202,7 +202,7 @@ def run_suite(suite: Suite | str | Path, out: str | Path, *, backend: str = "loc
                     round(3600 * len(todo) / (run_seconds - startup), 1)
                     if todo and run_seconds > startup else None),
                 retried_runs={k: v for k, v in attempts.items() if v > 1})
-    _write_atomic(out / "manifest.json", json.dumps(info, indent=2).encode())
+    write_bytes_atomic(out / "manifest.json", json.dumps(info, indent=2).encode())
     result.manifest = info
     return result
 
@@ -242,12 +242,12 @@ def assemble(suite: Suite, out: Path, plots: bool = True, level: float = 0.95) -
                          "host": p["host"]})
         for name, dfs in tables.items():
             df = pd.concat(dfs, ignore_index=True) if dfs else pd.DataFrame()
-            _write_atomic(run_dir / f"{name}.csv", df.to_csv(index=False).encode())
+            write_bytes_atomic(run_dir / f"{name}.csv", df.to_csv(index=False).encode())
         cfg = ScenarioConfig.from_dict(json.loads(json.dumps(sc.config.to_dict())))
         man = manifest(cfg, list(sc.policies), list(sc.seeds), "", sc.data)
         man.update(result_format=RESULT_FORMAT, log_level="daily", train_days=0, freeze=False,
                    complete=True, suite=suite.name)
-        _write_atomic(run_dir / "manifest.json", json.dumps(man, indent=2).encode())
+        write_bytes_atomic(run_dir / "manifest.json", json.dumps(man, indent=2).encode())
         if plots:
             import matplotlib
 
@@ -262,11 +262,11 @@ def assemble(suite: Suite, out: Path, plots: bool = True, level: float = 0.95) -
     results = pd.DataFrame(rows, columns=["scenario_id", "policy", "seed", *METRICS, "days",
                                           "seconds", "host"])
     board = leaderboard(results, level)
-    _write_atomic(out / "results.csv", results.to_csv(index=False).encode())
-    _write_atomic(out / "leaderboard.csv", board.to_csv(index=False).encode())
+    write_bytes_atomic(out / "results.csv", results.to_csv(index=False).encode())
+    write_bytes_atomic(out / "leaderboard.csv", board.to_csv(index=False).encode())
     notes = [f"{sc.id}: scenario `{sc.scenario}`, {sc.config.population.n_users} users, "
              f"{sc.config.horizon_days} days, seeds {list(sc.seeds)}, encoder "
              f"`{sc.config.encoder}`" for sc in suite.scenarios]
     md = leaderboard_markdown(board, suite.name, level, notes)
-    _write_atomic(out / "leaderboard.md", (md + "\n").encode())
+    write_bytes_atomic(out / "leaderboard.md", (md + "\n").encode())
     return SuiteResult(out=out, results=results, board=board, manifest={})

@@ -71,6 +71,22 @@ def test_local_suite_writes_everything_and_matches_simulate(make_suite, inline_r
         run_suite(parse_suite(other), out, progress=False)
 
 
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b"\xff\xfe"])
+def test_damaged_suite_manifest_is_refused_and_kept(make_suite, tmp_path: Path,
+                                                   body: bytes) -> None:
+    """A suite folder whose manifest.json is not a JSON object: one line naming it, nothing
+    run, the file left as it was."""
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "manifest.json").write_bytes(body)
+    with pytest.raises(BackendError, match=r"manifest\.json is unreadable.*use another --out"
+                       ) as err:
+        run_suite(_suite(make_suite), out, progress=False, plots=False)
+    assert "\n" not in str(err.value)
+    assert (out / "manifest.json").read_bytes() == body
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+
+
 def test_process_pool_gives_identical_results(make_suite, inline_run, tmp_path: Path) -> None:
     suite = _suite(make_suite)
     a_dir, inline = inline_run

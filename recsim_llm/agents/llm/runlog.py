@@ -24,7 +24,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recsim_llm.analysis.trajectory import Trajectory, load_trajectory
+from recsim_llm.integrity import NotAJSONObjectError, RunIOError, read_json_object
 
 if TYPE_CHECKING:
     from recsim_llm.agents.llm.policy import LLMRankerPolicy
@@ -71,10 +71,10 @@ def read_manifest(results_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise RunLogError(f"{results_dir} is not a saved run (no manifest.json)")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunLogError(f"run manifest {path} is damaged ({err})") from None
-    if not isinstance(meta, dict) or "config" not in meta:
+        meta = read_json_object(path)
+    except (NotAJSONObjectError, RunIOError) as err:
+        raise RunLogError(f"run manifest damaged: {err}") from None
+    if "config" not in meta:
         raise RunLogError(f"run manifest {path} has no 'config'")
     return meta
 
