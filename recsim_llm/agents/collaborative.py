@@ -76,17 +76,22 @@ class OnlineMFPolicy(BasePolicy):
         scores = np.where(explore, np.inf, scores)  # random items jump to the top
         return topk_excluding(scores, k, view.log.excluded(view.users))
 
+    def negative_slots(self, positions: IntArray, k: int) -> IntArray:
+        """One negative per request: a uniformly drawn shown slot other than the clicked one
+        (any of the k after a request without a click, any of the other k - 1 after a click)."""
+        clicked = positions >= 0
+        slot = self.rng.integers(np.where(clicked, max(k - 1, 1), k))
+        if k > 1:
+            slot = np.where(clicked & (slot >= positions), slot + 1, slot)
+        return slot
+
     def observe(self, fb: LoggedFeedback) -> None:
         m = len(fb.users)
         if m == 0:
             return
         k = fb.slates.shape[1]
         rows = np.arange(m)
-        # One negative per user: a random shown item other than the clicked one.
-        neg_slot = self.rng.integers(k - 1 if k > 1 else 1, size=m)
-        if k > 1:
-            neg_slot = np.where((fb.positions >= 0) & (neg_slot >= fb.positions), neg_slot + 1,
-                                neg_slot)
+        neg_slot = self.negative_slots(np.asarray(fb.positions), k)
         items = [fb.slates[rows, neg_slot]]
         labels = [np.zeros(m, np.float32)]
         users = [fb.users]

@@ -147,6 +147,24 @@ def test_observe_moves_scores_toward_the_labels(small_world: World) -> None:
     assert np.array_equal(pol.b[untouched], np.zeros(len(untouched), np.float32))
 
 
+def test_negatives_cover_every_shown_slot(small_world: World) -> None:
+    """The negative of a request is uniform over the shown items that were not clicked: all k
+    slots after no click (the last one too), the other k - 1 after a click, never the click."""
+    pol = OnlineMFPolicy()
+    pol.bind(PolicyContext.of(small_world), np.random.default_rng(0))
+    k, m = small_world.cfg.slate_size, 6000
+    pos = np.where(np.arange(m) % 2 == 0, -1, 3)            # even rows: no click; odd: slot 3
+    neg = pol.negative_slots(pos, k)
+    no_click = np.bincount(neg[pos < 0], minlength=k)
+    click = np.bincount(neg[pos >= 0], minlength=k)
+    assert len(no_click) == k and (no_click > 0).all()    # every slot, the last one included
+    assert click[3] == 0 and (np.delete(click, 3) > 0).all() and len(click) == k
+    # uniform: no slot far from m / 2 / k draws (a 6-sigma band)
+    for counts, cells in ((no_click, k), (np.delete(click, 3), k - 1)):
+        mean = m / 2 / cells
+        assert np.abs(counts - mean).max() < 6 * np.sqrt(mean)
+
+
 def test_observe_without_users_is_a_no_op(small_world: World) -> None:
     pol = OnlineMFPolicy()
     pol.bind(PolicyContext.of(small_world), np.random.default_rng(0))
