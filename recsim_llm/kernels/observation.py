@@ -69,10 +69,10 @@ def _counter_rows(lo, hi, obs, col, rows, served, clicks, requests,  # pragma: n
                   dwell_ema, day, day_share, max_session_len, days_scale, keep, clicks_scale,
                   avail_share):
     m = served.shape[0]
+    v = np.empty(10, np.float64)    # one scratch row per task, not per user
     for i in range(lo, hi):
         u = rows[i]
         j = np.searchsorted(served, u)
-        v = np.empty(10, np.float64)
         v[0] = 1.0 if (j < m and served[j] == u) else 0.0
         v[1] = session_requests[u] / max_session_len
         v[2] = day_share
@@ -93,8 +93,8 @@ def _counter_rows(lo, hi, obs, col, rows, served, clicks, requests,  # pragma: n
 @nb.njit(parallel=True, cache=True, nogil=True)
 def _counters_parallel(obs, col, rows, served, clicks, requests,  # pragma: no cover
                        last_visit_day, session_requests, visit_gap, click_ema, dwell_count,
-                       dwell_ema, day, day_share, max_session_len, days_scale, keep, clicks_scale,
-                  avail_share):
+                       dwell_ema, day, day_share, max_session_len, days_scale, keep,
+                       clicks_scale, avail_share):
     m = rows.shape[0]
     for c in nb.prange((m + CHUNK - 1) // CHUNK):
         _counter_rows(c * CHUNK, min(m, (c + 1) * CHUNK), obs, col, rows, served, clicks,
