@@ -12,11 +12,16 @@ and for each configuration the impls ``env_numpy`` / ``env_numba``
 refresh, a copy of the observations, rewards and info; ``env_numba_nocopy`` the same env built
 with ``copy=False``, Gymnasium's convention for handing out the env's own observation buffer),
 ``sim_numpy`` / ``sim_numba``
-(``Simulator.serve``) and ``numpy_floor`` (``benchmarks/numpy_floor.py``: the bare numpy step
-over all users, no validation, masking or day logic). The kernel is switched by the config key
-``simulator.kernel``. Repetitions are interleaved (machine noise hits every impl alike);
-each record keeps the median of ``--reps`` and lists them all, in wall-clock and per
-process-CPU-second terms (numba runs 2 threads, so its CPU figure counts both).
+(``Simulator.serve``), ``numpy_floor`` (``benchmarks/numpy_floor.py``: the bare numpy step
+over all users, no validation, masking or day logic) and ``torch_cpu``
+(:class:`~recsim_llm.kernels.torch_population.TorchPopulation` on CPU torch, the pool's
+slates). On request (``--impls``): ``torch_cpu_oracle`` (the click oracle ranks every item on
+the device each request, then the step), and with ``--gpu`` ``torch_cuda`` and
+``torch_cuda_oracle`` (the same on a CUDA device; ``--gpu`` without one is an error). The
+kernel is switched by the config key ``simulator.kernel``. Repetitions are interleaved
+(machine noise hits every impl alike); each record keeps the median of ``--reps`` and lists
+them all, in wall-clock and per process-CPU-second terms (numba and torch run 2 threads, so
+their CPU figures count both).
 
 It also measures the memory per user: the bytes of every per-user array of the simulator
 state, the platform log and the env's observation buffer (``nbytes`` of the arrays as
@@ -40,7 +45,11 @@ import statistics
 import sys
 import time
 
-IMPLS = ("env_numpy", "env_numba", "env_numba_nocopy", "sim_numpy", "sim_numba", "numpy_floor")
+IMPLS = ("env_numpy", "env_numba", "env_numba_nocopy", "sim_numpy", "sim_numba", "numpy_floor",
+         "torch_cpu")
+TORCH_EXTRA = ("torch_cpu_oracle", "torch_cuda", "torch_cuda_oracle")
+"""torch impls run on request (``--impls``; ``--gpu`` adds the two CUDA ones)"""
+ALL_IMPLS = IMPLS + TORCH_EXTRA
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,13 +58,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", default="benchmarks/results/throughput.json")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1e3/1e4 users, 0.3 s per impl, 1 repetition, no sweeps")
-    ap.add_argument("--n-users", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    ap.add_argument("--n-users", type=int, nargs="*", default=[1_000, 10_000, 100_000])
     ap.add_argument("--slates", type=int, nargs="*", default=[5, 10, 20])
     ap.add_argument("--dims", type=int, nargs="*", default=[32, 64, 128, 384])
     ap.add_argument("--sweep-users", type=int, default=100_000,
                     help="population of the slate-size and dimension sweeps")
     ap.add_argument("--n-items", type=int, default=1000)
-    ap.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
+    ap.add_argument("--impls", nargs="+", default=list(IMPLS), choices=ALL_IMPLS)
+    ap.add_argument("--gpu", action="store_true",
+                    help="also run torch_cuda and torch_cuda_oracle (an error where torch "
+                         "sees no CUDA device)")
     ap.add_argument("--seconds", type=float, default=1.5,
                     help="minimum timed seconds per impl and repetition")
     ap.add_argument("--days", type=int, default=3, help="simulated days per episode")
@@ -66,6 +78,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.n_users, args.slates, args.dims = [1_000, 10_000], [], []
         args.seconds, args.reps, args.days = 0.3, 1, 1
+    if args.gpu:
+        import torch
+
+        if not torch.cuda.is_available():
+            ap.error(f"--gpu: torch {torch.__version__} sees no CUDA device (run without --gpu "
+                     "for the CPU impls)")
+        args.impls += [i for i in ("torch_cuda", "torch_cuda_oracle") if i not in args.impls]
     return args
 
 
@@ -91,6 +110,8 @@ def time_impl(impl: str, world, pool, seconds: float, days: int) -> dict:
         return {k: r[k] for k in ("user_steps_per_s", "user_steps_per_cpu_s",
                                   "in_session_fraction", "n_steps", "seconds")}
     kind, kernel, *rest = impl.split("_")
+    if kind == "torch":
+        return time_torch(world, pool, seconds, days, device=kernel, oracle=rest == ["oracle"])
     w = kernel_world(world, kernel)
     if kind == "env":
         r = time_env(PopulationEnv, w, pool, seconds, days, warmup_steps=2,
@@ -99,6 +120,69 @@ def time_impl(impl: str, world, pool, seconds: float, days: int) -> dict:
         r = time_simulator(lambda s: Simulator(w, seed=s), pool, seconds, days, 2)
     return {k: r[k] for k in ("user_steps_per_s", "user_steps_per_cpu_s",
                               "in_session_fraction", "n_steps", "seconds")}
+
+
+def time_torch(world, pool, seconds: float, days: int, device: str, oracle: bool) -> dict:
+    """:class:`~recsim_llm.kernels.torch_population.TorchPopulation` on ``device``: the
+    pool's slates (moved to the device once, ``validate=False``: valid by construction), or
+    with ``oracle`` the click oracle ranking every item on the device each request. On CUDA
+    the host checks for the end of a session round every 16 requests, and the served and
+    click counts stay on the device until the clock stops (after a synchronize)."""
+    import time
+
+    import torch
+    from _common import summarize
+
+    from recsim_llm.kernels.torch_population import (
+        TorchPopulation,
+        click_scores,
+        resolve_device,
+        scored_policy,
+    )
+
+    dev = resolve_device(device)
+    cuda = dev.type == "cuda"
+    slates = torch.from_numpy(pool).to(dev)
+    policy = scored_policy(click_scores)
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize(dev)
+
+    def episode(seed: int) -> TorchPopulation:
+        pop = TorchPopulation(world, seed, device=str(dev), sync_every=16 if cuda else 1)
+        pop.reset()
+        sync()
+        return pop
+
+    def request(pop: TorchPopulation, j: int):
+        return pop.step(policy(pop) if oracle else slates[j % len(slates)], validate=False)
+
+    warm = episode(10_000)
+    for j in range(2):
+        request(warm, j)
+    del warm
+    acc = {"served": 0, "clicks": 0, "seconds": 0.0, "cpu_seconds": 0.0, "steps": 0,
+           "episodes": 0}
+    while acc["episodes"] == 0 or acc["seconds"] < seconds:
+        pop = episode(acc["episodes"])
+        served = torch.zeros((), dtype=torch.int64, device=dev)
+        clicks = torch.zeros_like(served)
+        j = 0
+        c0, t0 = time.process_time(), time.perf_counter()
+        while not pop.done and pop.day < days:
+            fb = request(pop, j)
+            served += fb.served.sum()
+            clicks += (fb.items >= 0).sum()
+            j += 1
+        sync()
+        acc["seconds"] += time.perf_counter() - t0
+        acc["cpu_seconds"] += time.process_time() - c0
+        acc["served"] += int(served)
+        acc["clicks"] += int(clicks)
+        acc["steps"] += j
+        acc["episodes"] += 1
+    return summarize(acc, world.n_users)
 
 
 def measure(n: int, d: int, k: int, args: argparse.Namespace, sweep: str) -> list[dict]:
@@ -165,6 +249,12 @@ def memory_per_user(n: int, d: int, k: int, n_items: int) -> dict:
         if arr.shape[:1] == (n,):
             parts[f"log.{name}"] = arr.nbytes / n
     parts["env.observation"] = env._obs.nbytes / n
+    from recsim_llm.kernels.torch_population import TorchPopulation
+
+    tpop = TorchPopulation(world, 0, device="cpu")
+    tpop.reset()
+    torch_bytes = tpop.bytes_per_user()
+    del tpop
     groups = {"simulator state": sum(v for k_, v in parts.items() if k_.startswith("state.")),
               "world (static)": sum(v for k_, v in parts.items() if k_.startswith("world")),
               "platform log": sum(v for k_, v in parts.items() if k_.startswith("log.")),
@@ -177,6 +267,7 @@ def memory_per_user(n: int, d: int, k: int, n_items: int) -> dict:
             "bytes_per_user_by_group": {k_: round(v, 1) for k_, v in groups.items()},
             "bytes_per_user_total_arrays": round(sum(parts.values()), 1),
             "rss_growth_bytes_per_user": round((rss1 - rss0) / n, 1),
+            "torch_population_bytes_per_user": round(torch_bytes, 1),
             "note": "arrays: nbytes of the per-user arrays as allocated; rss: resident memory "
                     "after building the world and env and one reset, minus before "
                     "(includes the world's placeholder catalog/persona objects); "
@@ -194,7 +285,7 @@ def plot(records: list[dict], path: str) -> None:
     present = [s for s in sweeps if any(r["sweep"] == s[0] for r in records)]
     fig, axes = plt.subplots(1, len(present), figsize=(5 * len(present), 4), squeeze=False)
     for ax, (sweep, key, label) in zip(axes[0], present, strict=True):
-        for impl in IMPLS:
+        for impl in ALL_IMPLS:
             rs = sorted((r for r in records if r["sweep"] == sweep and r["impl"] == impl),
                         key=lambda r: r[key])
             if rs:
@@ -247,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         records += measure(args.sweep_users, 64, k, args, "slate")
     for d in args.dims:
         records += measure(args.sweep_users, d, 10, args, "dim")
-    mem = memory_per_user(max(args.n_users), 64, 10, args.n_items)
+    mem = memory_per_user(max(args.n_users or [args.sweep_users]), 64, 10, args.n_items)
     print("memory per user:", json.dumps(mem, indent=1))
     out = {"benchmark": "population throughput, numpy vs numba kernel (slates given)",
            "command": " ".join(["python", *(sys.argv if argv is None else ["throughput", *argv])]),
