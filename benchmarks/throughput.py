@@ -72,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="minimum timed seconds per impl and repetition")
     ap.add_argument("--days", type=int, default=3, help="simulated days per episode")
     ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions (median)")
+    ap.add_argument("--no-memory", action="store_true",
+                    help="skip the memory-per-user measurement (it builds a numba env of the "
+                         "largest population)")
     ap.add_argument("--report", metavar="JSON",
                     help="print the markdown table of a result file and exit")
     args = ap.parse_args(argv)
@@ -338,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         records += measure(args.sweep_users, 64, k, args, "slate")
     for d in args.dims:
         records += measure(args.sweep_users, d, 10, args, "dim")
-    mem = memory_per_user(max(args.n_users or [args.sweep_users]), 64, 10, args.n_items)
+    mem = (None if args.no_memory else
+           memory_per_user(max(args.n_users or [args.sweep_users]), 64, 10, args.n_items))
     print("memory per user:", json.dumps(mem, indent=1))
     out = {"benchmark": "population throughput, numpy vs numba kernel (slates given)",
            "command": " ".join(["python", *(sys.argv if argv is None else ["throughput", *argv])]),
