@@ -4,8 +4,9 @@ Runs ``scored_policy(click_scores)`` and ``scored_policy(value_scores)``
 (:mod:`recsim_llm.kernels.torch_population`) on the default synthetic world (MiniLM) for
 ``--seeds`` paired seeds and prints, per seed and on average, the value oracle minus the click
 oracle in CTR over days 1-7, retention on the last day and cumulative clicks per initial user.
-These oracles rank every available item and do not skip a user's recent clicks (the platform's
-oracles do), so their levels differ from ``recsim-llm simulate``'s; the ordering is the check.
+These are the platform's ``oracle:click`` and ``oracle:value`` (they skip what the platform's
+policies skip; on the reference's draws they give its runs day for day, tested), on device
+draws: another sample of the same model, for populations the numpy path is too slow for.
 
 Usage::
 

@@ -5,10 +5,14 @@
 or ``cuda``): the request step (slate products with the K interests, dislike and fatigue,
 soft-max pooling, click utility, the MNL or cascade choice, satisfaction, dwell, drift,
 fatigue, budget and session end), the further sessions of a day, and the end of the day
-(satisfaction EMA, overnight fatigue and interests, return, churn, arrivals). A policy whose
-scoring is torch too (:func:`click_scores`, :func:`value_scores`, :func:`topk_slates`) keeps
-the whole loop on the device: a request moves no array between host and device, and the host
-learns only every ``sync_every`` requests whether a session is still running (one boolean).
+(satisfaction EMA, overnight fatigue and interests, return, churn, arrivals). It also keeps
+the platform's memory of what not to show again (:meth:`TorchPopulation.excluded_mask`: the
+last ``catalog.exclude_recent`` clicks, or every consumed item on a consume-once catalog,
+filled from the personas' history). A policy whose scoring is torch too keeps the whole loop
+on the device: :func:`scored_policy` over :func:`click_scores` / :func:`value_scores` is
+``oracle:click`` / ``oracle:value`` (on the reference's draws, day for day the platform's
+oracles: tested). A request moves no array between host and device, and the host learns only
+every ``sync_every`` requests whether a session is still running (one boolean).
 
 Why it is separate from the simulator: the numpy :class:`~recsim_llm.simulator.Simulator` is
 the reference (published numbers, the platform log, the envs and every policy of
@@ -157,12 +161,13 @@ class _NumpyDraws(_TorchDraws):
 class TorchPopulation:
     """The population of a :class:`~recsim_llm.simulator.World` stepped in torch.
 
-    Typical loop (the click oracle, all on the device)::
+    Typical loop (``oracle:click``, all on the device)::
 
         pop = TorchPopulation(world, seed=0, device="auto")
+        policy = scored_policy(click_scores)
         pop.reset()
         while not pop.done:
-            pop.step(topk_slates(click_scores(pop), k=pop.slate_size), validate=False)
+            pop.step(policy(pop), validate=False)   # or: days = pop.run(policy)
 
     Args:
         world: the static world (catalog, personas, embeddings, config).
@@ -214,10 +219,14 @@ class TorchPopulation:
         self._user_arrival = put(world.user_arrival(), torch.int64)
         self.slate_size = cfg.slate_size
         self.n_users = world.n_users
+        self.consume_once = cfg.catalog.consume_once
+        """what policies skip: every consumed item (True) or the last ``exclude_recent`` clicks"""
+        self.exclude_recent = cfg.catalog.exclude_recent
         self.day = self.tick = self.session_no = 0
         self.done = False
         self.days: list[dict[str, float]] = []
-        """per finished day: users alive/joined/visiting, requests, clicks, satisfaction"""
+        """per finished day: users alive, joined, visiting and active, requests, clicks, CTR and
+        mean satisfaction (:meth:`_day_record`)"""
 
     # ------------------------------------------------------------------ lifecycle
     def reset(self) -> None:
@@ -241,6 +250,7 @@ class TorchPopulation:
         self.day_sat_sum = zeros(torch.float64)
         self.day_requests, self.day_clicks = zeros(torch.int64), zeros(torch.int64)
         self.day_sessions = zeros(torch.int64)
+        self._reset_exclusions()
         self.day = self.tick = self.session_no = 0
         self.done = False
         self.days = []
@@ -248,6 +258,49 @@ class TorchPopulation:
         self._start_session(joined)
         if not bool(joined.any()):
             self._advance()
+
+    def _reset_exclusions(self) -> None:
+        """The platform's memory of what not to show again (``PlatformLog.excluded``): a
+        watched mask [n, n_items] filled from ``Personas.history`` (consume-once), else a ring
+        of each user's last ``exclude_recent`` clicks (-1 = empty)."""
+        n, dev = self.n_users, self.device
+        if self.consume_once:
+            self.watched = torch.zeros((n, self.world.n_items), dtype=torch.bool, device=dev)
+            hist = self.world.personas.history or []
+            lens = np.array([len(h) for h in hist], np.int64)
+            if lens.sum() > 0:
+                rows = np.repeat(np.arange(n), lens)
+                cols = np.concatenate([np.asarray(h, np.int64) for h in hist])
+                self.watched[torch.as_tensor(rows, device=dev),
+                             torch.as_tensor(cols, device=dev)] = True
+        else:
+            width = max(self.exclude_recent, 1)
+            self.recent = torch.full((n, width), -1, dtype=torch.int64, device=dev)
+            self.recent_ptr = torch.zeros(n, dtype=torch.int64, device=dev)
+
+    def _log_clicks(self, item: torch.Tensor) -> None:
+        """Remember this request's clicks (``item`` [n], -1 = none) for :meth:`excluded_mask`."""
+        clicked = item >= 0
+        if self.consume_once:
+            rows = torch.arange(self.n_users, device=self.device)
+            self.watched[rows, item.clamp(min=0)] |= clicked
+        elif self.exclude_recent > 0:
+            slot = (self.recent_ptr % self.exclude_recent)[:, None]
+            kept = self.recent.gather(1, slot)[:, 0]
+            self.recent.scatter_(1, slot, torch.where(clicked, item, kept)[:, None])
+            self.recent_ptr += clicked
+
+    def excluded_mask(self, users: slice = slice(None)) -> torch.Tensor:
+        """[m, n_available] bool: the items the platform's policies would not show ``users``
+        (their consumed items on a consume-once catalog, else their last ``exclude_recent``
+        clicks), as ``PlatformLog.excluded``."""
+        a = self.n_available
+        if self.consume_once:
+            return self.watched[users, :a]
+        rec = self.recent[users]
+        mask = torch.zeros((rec.shape[0], a + 1), dtype=torch.bool, device=self.device)
+        mask.scatter_(1, torch.where((rec >= 0) & (rec < a), rec, a), True)
+        return mask[:, :a]
 
     @property
     def n_available(self) -> int:
@@ -265,7 +318,8 @@ class TorchPopulation:
     def bytes_per_user(self) -> float:
         """Bytes of every per-user tensor (state and static persona tensors) per user."""
         per_user = [getattr(self, k) for k in STATE_FIELDS] + [
-            self.interest0, self.interest_logw, self.hook, self.dislike, self._user_arrival]
+            self.interest0, self.interest_logw, self.hook, self.dislike, self._user_arrival] + (
+            [self.watched] if self.consume_once else [self.recent, self.recent_ptr])
         return sum(t.numel() * t.element_size() for t in per_user) / self.n_users
 
     def _start_session(self, who: torch.Tensor) -> None:
@@ -281,8 +335,9 @@ class TorchPopulation:
         """Serve every in-session user its row of ``slates`` [n_users, slate_size].
 
         Raises:
-            ValueError: a malformed slate of an in-session user (``validate``; the state is
-                left untouched) or a finished horizon.
+            ValueError: a malformed slate of an in-session user (``validate``; the state and
+                the draws are left untouched).
+            RuntimeError: the horizon has been reached (``reset()`` starts again).
         """
         if self.done:
             raise RuntimeError("the simulation reached its horizon; call reset()")
@@ -304,6 +359,7 @@ class TorchPopulation:
             self._serve_block(slice(lo, hi), S[lo:hi], u[lo:hi], dy.satisfaction_noise
                               * eps[lo:hi], dy.dwell_noise * eps_dwell[lo:hi], pos, item, y,
                               dwell, ended)
+        self._log_clicks(item)
         served = self.in_session
         self.in_session = served & ~ended
         fb = TorchFeedback(day=self.day, tick=self.tick, served=served, positions=pos,
@@ -468,15 +524,19 @@ class TorchPopulation:
         self._start_session(returns)
 
     def _day_record(self) -> dict[str, float]:
-        """The day as it ended (one host sync per day): counts over the population."""
+        """The day as it ended (one host sync per day), with the lab's definitions
+        (``docs/metrics.md``): ``mean_satisfaction`` is the mean over today's active users of
+        each one's mean satisfaction over their requests."""
+        active = self.day_requests > 0
+        per_user = self.day_sat_sum / torch.clamp(self.day_requests, min=1)
         vals = torch.stack([self.alive.sum(), self.joined.sum(), self.visited_today.sum(),
-                            self.day_requests.sum(), self.day_clicks.sum()]).cpu().tolist()
-        sat = float(self.day_sat_sum.sum().cpu())
-        alive, joined, visitors, requests, clicks = (int(x) for x in vals)
+                            active.sum(), self.day_requests.sum(), self.day_clicks.sum()])
+        alive, joined, visitors, n_active, requests, clicks = (int(x) for x in vals.tolist())
+        sat = float(torch.where(active, per_user, 0.0).sum())
         return {"day": self.day, "alive": alive, "joined": joined, "visitors": visitors,
-                "requests": requests, "clicks": clicks,
+                "active_users": n_active, "requests": requests, "clicks": clicks,
                 "ctr": clicks / requests if requests else float("nan"),
-                "mean_satisfaction": sat / requests if requests else float("nan")}
+                "mean_satisfaction": sat / n_active if n_active else float("nan")}
 
     def run(self, policy: Callable[[TorchPopulation], torch.Tensor], validate: bool = True
             ) -> list[dict[str, float]]:
@@ -522,15 +582,25 @@ def topk_slates(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def scored_policy(score: Callable[[TorchPopulation, slice], torch.Tensor],
-                  block: int | None = None) -> Callable[[TorchPopulation], torch.Tensor]:
+                  block: int | None = None, exclude: bool = True
+                  ) -> Callable[[TorchPopulation], torch.Tensor]:
     """A policy that ranks every available item by ``score`` for each user, in blocks of
-    users (the [block, K, n_items] products stay in memory), all on the population's device."""
+    users (the [block, K, n_items] products stay in memory), all on the population's device.
+
+    With ``exclude`` (default) it skips what the platform's policies skip
+    (:meth:`TorchPopulation.excluded_mask`; excluded items only when fewer than k others
+    are left, as ``agents.base.topk_excluding``): ``scored_policy(click_scores)`` is then
+    ``oracle:click`` and ``scored_policy(value_scores)`` ``oracle:value``."""
 
     def policy(pop: TorchPopulation) -> torch.Tensor:
         n, k, step = pop.n_users, pop.slate_size, block or pop.block
         out = torch.empty((n, k), dtype=torch.int64, device=pop.device)
         for lo in range(0, n, step):  # blocks of users
-            out[lo:lo + step] = topk_slates(score(pop, slice(lo, lo + step)), k)
+            sl = slice(lo, lo + step)
+            s = score(pop, sl)
+            if exclude:
+                s = s.masked_fill(pop.excluded_mask(sl), float("-inf"))
+            out[lo:lo + step] = topk_slates(s, k)
         return out
 
     return policy

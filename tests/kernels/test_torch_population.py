@@ -130,9 +130,10 @@ def day_metrics_numpy(world: World, seed: int) -> list[list[float]]:
 
     def record(s: Simulator, day: int) -> None:
         st = s.state
-        req = st.day_requests.sum()
+        req, active = st.day_requests.sum(), st.day_requests > 0
+        sat = (st.day_sat_sum[active] / st.day_requests[active]).mean()
         rows.append([st.alive.sum() / max(st.joined.sum(), 1), st.day_clicks.sum() / req,
-                     st.day_sat_sum.sum() / req, st.visited_today.sum() / st.joined.sum()])
+                     sat, st.visited_today.sum() / st.joined.sum()])
 
     sim.on_day_end.append(record)
     sim.reset()
@@ -204,13 +205,14 @@ def test_value_oracle_keeps_more_users_than_the_click_oracle(make_small_config) 
 
 
 def test_sync_every_serves_empty_requests_only(small_world: World) -> None:
-    """``sync_every = 4``: the same days and horizon; each request still serves only users
-    in a session, and each day's requests equal the users' own request counts."""
-    pop = TorchPopulation(small_world, 2, device="cpu", sync_every=4)
-    days = pop.run(scored_policy(value_scores), validate=False)
-    assert len(days) == small_world.cfg.horizon_days and pop.done
-    assert all(d["requests"] <= d["visitors"] * small_world.cfg.dynamics.max_session_len
-               for d in days)
+    """``sync_every = 4``: the requests after the last session of a day ends serve nobody and
+    change nothing; with one session a day (the default) and each day's streams seeded
+    afresh, every day is the one ``sync_every = 1`` gives."""
+    assert small_world.cfg.dynamics.sessions_per_day == 1
+    runs = [TorchPopulation(small_world, 2, device="cpu", sync_every=s).run(
+        scored_policy(value_scores), validate=False) for s in (1, 4)]
+    assert len(runs[0]) == small_world.cfg.horizon_days
+    assert runs[0] == runs[1]
 
 
 def test_bad_input_gives_one_line_errors(small_world: World, make_small_config) -> None:
@@ -253,6 +255,9 @@ def test_bad_input_gives_one_line_errors(small_world: World, make_small_config) 
     assert pop.tick == 0
     pop.step(good)
     assert pop.tick == 1
+    pop.run(scored_policy(value_scores))
+    with pytest.raises(RuntimeError, match="horizon"):
+        pop.step(good)
 
 
 def test_bytes_per_user_counts_every_per_user_tensor(small_world: World) -> None:
@@ -261,7 +266,8 @@ def test_bytes_per_user_counts_every_per_user_tensor(small_world: World) -> None
     k, d = small_world.n_interests, small_world.dim
     floats = 4 * (2 * k * d + k + 1 + 2 * d)              # interests, logw, hook, dislike, fatigue
     scalars = 8 * 9 + 4                                    # int64/float64 counters, 4 bools
-    assert pop.bytes_per_user() == floats + scalars + 8    # + the arrival day
+    recent = 8 * (small_world.cfg.catalog.exclude_recent + 1)   # the recent-click ring
+    assert pop.bytes_per_user() == floats + scalars + 8 + recent   # + the arrival day
 
 
 def test_throughput_benchmark_torch_impls(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -285,3 +291,82 @@ def test_throughput_benchmark_torch_impls(monkeypatch: pytest.MonkeyPatch) -> No
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit):
             throughput.parse_args(["--gpu"])
+
+
+@pytest.mark.parametrize("dotted", [{}, {"catalog.consume_once": True, "catalog.n_items": 300},
+                                    {"catalog.exclude_recent": 3}],
+                         ids=["recent-clicks", "consume-once", "exclude-3"])
+def test_device_oracles_are_the_platforms_oracles(make_small_config, dotted: dict) -> None:
+    """On the reference's draws, ``scored_policy(click_scores)`` / ``(value_scores)`` give the
+    run of ``oracle:click`` / ``oracle:value`` through the Platform (same exclusions), day for
+    day: requests, clicks, active users, users alive and the mean satisfaction."""
+    from recsim_llm.runner import run_policy
+
+    world = build_world(make_small_config(**{**dotted, "horizon_days": 4}), 0)
+    for name, score in (("oracle:click", click_scores), ("oracle:value", value_scores)):
+        daily = run_policy(world, name, 1).daily
+        days = TorchPopulation(world, 1, device="cpu", draws="numpy").run(scored_policy(score))
+        assert [d["requests"] for d in days] == [int(r["requests"]) for r in daily], name
+        assert [d["clicks"] for d in days] == [int(r["clicks"]) for r in daily], name
+        assert [d["active_users"] for d in days] == [int(r["active_users"]) for r in daily]
+        assert [d["alive"] / world.n_users for d in days] == pytest.approx(
+            [float(r["retention"]) for r in daily])
+        np.testing.assert_allclose([d["mean_satisfaction"] for d in days],
+                                   [float(r["mean_satisfaction"]) for r in daily], atol=1e-6)
+
+
+def test_exclusions_follow_the_clicks(make_small_config) -> None:
+    """The recent-click ring holds each user's last ``exclude_recent`` clicks; on a
+    consume-once catalog every click stays excluded, and no slate repeats a consumed item."""
+    world = build_world(make_small_config(**{"catalog.exclude_recent": 2}), 0)
+    pop = TorchPopulation(world, 0, device="cpu")
+    pop.reset()
+    clicks: dict[int, list[int]] = {}
+    policy = scored_policy(click_scores)
+    for _ in range(12):
+        fb = pop.step(policy(pop))
+        for u in torch.nonzero(fb.items >= 0)[:, 0].tolist():
+            clicks.setdefault(u, []).append(int(fb.items[u]))
+    mask = pop.excluded_mask()
+    for u, items in clicks.items():
+        assert set(torch.nonzero(mask[u])[:, 0].tolist()) == set(items[-2:])
+    once = build_world(make_small_config(**{"catalog.consume_once": True,
+                                            "catalog.n_items": 300}), 0)
+    pop = TorchPopulation(once, 0, device="cpu")
+    pop.reset()
+    seen = torch.zeros((once.n_users, once.n_items), dtype=torch.bool)
+    policy = scored_policy(value_scores)
+    while not pop.done:
+        slates = policy(pop)
+        assert not seen.gather(1, slates)[pop.in_session].any()
+        fb = pop.step(slates)
+        clicked = fb.items >= 0
+        seen[torch.nonzero(clicked)[:, 0], fb.items[clicked]] = True
+    assert torch.equal(pop.excluded_mask(), seen) and seen.sum() > 100
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("recbole") is None,
+                    reason="ML-100K comes from the recbole wheel")
+def test_ml100k_history_is_excluded_from_the_first_request() -> None:
+    """A MovieLens world is consume-once with a training history: the device's watched mask
+    starts as the platform log's, and the device click oracle is the platform's."""
+    from recsim_llm.config import ScenarioConfig
+    from recsim_llm.platform import new_log
+    from recsim_llm.runner import run_policy
+
+    cfg = override(ScenarioConfig.defaults_for("ml-100k"), **{
+        "encoder": "hashing:16", "population.n_users": 20, "horizon_days": 2})
+    world = build_world(cfg, 0)
+    pop = TorchPopulation(world, 0, device="cpu", draws="numpy")
+    pop.reset()
+    log = new_log(world)
+    users = np.arange(world.n_users)
+    expect = np.zeros((world.n_users, world.n_items), bool)
+    ex = log.excluded(users)
+    rows = np.broadcast_to(users[:, None], ex.shape)
+    expect[rows[ex >= 0], ex[ex >= 0]] = True
+    assert expect.sum() > 0
+    np.testing.assert_array_equal(pop.excluded_mask().numpy(), expect)
+    daily = run_policy(world, "oracle:click", 0).daily
+    days = pop.run(scored_policy(click_scores))
+    assert [d["clicks"] for d in days] == [int(r["clicks"]) for r in daily]
