@@ -6,7 +6,8 @@ Runs ``scored_policy(click_scores)`` and ``scored_policy(value_scores)``
 oracle in CTR over days 1-7, retention on the last day and cumulative clicks per initial user.
 These are the platform's ``oracle:click`` and ``oracle:value`` (they skip what the platform's
 policies skip; on the reference's draws they give its runs day for day, tested), on device
-draws: another sample of the same model, for populations the numpy path is too slow for.
+draws: another sample of the same model, for populations the numpy path is too slow for. One
+world per seed, paired across the two oracles, as ``recsim-llm simulate`` builds them.
 
 Usage::
 
@@ -38,14 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     from recsim_llm.scenarios import build_world
 
-    world = build_world(override(ScenarioConfig(), **{"population.n_users": args.users,
-                                                      "horizon_days": args.days}), 0)
-    print(f"world: {world.n_users} users, {world.n_items} items, d = {world.dim}, "
-          f"{world.encoder_identity}")
-    runs: dict[str, list[list[dict]]] = {}
-    for name, score in (("click", click_scores), ("value", value_scores)):
-        runs[name] = []
-        for seed in range(args.seeds):
+    cfg = override(ScenarioConfig(), **{"population.n_users": args.users,
+                                        "horizon_days": args.days})
+    runs: dict[str, list[list[dict]]] = {"click": [], "value": []}
+    for seed in range(args.seeds):
+        world = build_world(cfg, seed)   # one world per seed, as `recsim-llm simulate`
+        print(f"seed {seed} world: {world.n_users} users, {world.n_items} items, "
+              f"d = {world.dim}, {world.encoder_identity}")
+        for name, score in (("click", click_scores), ("value", value_scores)):
             t0 = time.perf_counter()
             days = TorchPopulation(world, seed, device=args.device).run(scored_policy(score),
                                                                         validate=False)
