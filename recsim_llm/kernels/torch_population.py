@@ -564,16 +564,27 @@ def value_scores(pop: TorchPopulation, users: slice = slice(None)) -> torch.Tens
 
 
 def _item_terms(pop: TorchPopulation, users: slice) -> tuple[torch.Tensor, torch.Tensor]:
+    """Taste and boredom of ``users`` for every available item, as
+    ``dynamics.all_item_terms``: one product of the items with [interests, dislike, fatigue],
+    then the soft-max pooling in the reference's form (a loop over the K interests, each a
+    contiguous [m, a] slice)."""
     ch = pop.cfg.choice
     E = pop.item_emb[: pop.n_available]                       # [a, d]
-    cos_p = torch.matmul(pop.interest[users], E.T)           # [m, K, a]
-    if cos_p.shape[1] == 1:
-        pooled = cos_p[:, 0]
+    p = pop.interest[users]
+    n_int, tau = p.shape[1], ch.pool_temperature
+    X = torch.cat([p, pop.dislike[users, None], pop.fatigue[users, None]], dim=1)
+    C = torch.matmul(X, E.T)                                  # [m, K + 2, a]
+    if n_int == 1:
+        pooled = C[:, 0]
     else:
-        z = cos_p * (1.0 / ch.pool_temperature) + pop.interest_logw[users, :, None]
-        pooled = ch.pool_temperature * torch.logsumexp(z, dim=1)
-    a = pooled - ch.lam_dislike * torch.clamp(pop.dislike[users] @ E.T, min=0.0)
-    return a, ch.beta_fatigue * torch.clamp(pop.fatigue[users] @ E.T, min=0.0)
+        cmax = C[:, :n_int].amax(dim=1)                       # [m, a]
+        logw = pop.interest_logw[users]
+        acc = torch.zeros_like(cmax)
+        for j in range(n_int):  # K is small: a persona's stated interests
+            acc += torch.exp((C[:, j] - cmax) * (1.0 / tau) + logw[:, j, None])
+        pooled = cmax + tau * torch.log(acc)
+    a = pooled - ch.lam_dislike * torch.clamp(C[:, n_int], min=0.0)
+    return a, ch.beta_fatigue * torch.clamp(C[:, n_int + 1], min=0.0)
 
 
 def topk_slates(scores: torch.Tensor, k: int) -> torch.Tensor:
