@@ -142,12 +142,28 @@ class _TorchDraws:
     def normal(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         return torch.randn(shape, generator=self._gen(name), device=self.device, dtype=dtype)
 
+    def state(self) -> dict[str, Any]:
+        return {"day": self._day, "gens": {k: g.get_state() for k, g in self._gens.items()}}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.start_day(state["day"])
+        for name, gen_state in state["gens"].items():
+            self._gen(name).set_state(gen_state)
+
 
 class _NumpyDraws(_TorchDraws):
     """The reference simulator's draws: its numpy streams, in its order, copied over."""
 
     def start_day(self, day: int) -> None:
+        self._day = day
         self._np = RngStreams(self.seed).child(f"day{day}")
+
+    def state(self) -> dict[str, Any]:
+        return {"day": self._day, "numpy": self._np.state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.start_day(state["day"])
+        self._np.set_state(state["numpy"])
 
     def uniform(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
         return torch.from_numpy(self._np[name].random(shape)).to(self.device)
@@ -314,6 +330,33 @@ class TorchPopulation:
     def state_dict(self) -> dict[str, np.ndarray]:
         """The evolving state as numpy arrays on the host (names of ``PopulationState``)."""
         return {k: getattr(self, k).cpu().numpy() for k in STATE_FIELDS}
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: the evolving tensors (copied to the CPU), the
+        exclusion memory, the clock and the draw streams' states (``torch.save`` it)."""
+        tensors = {k: getattr(self, k) for k in STATE_FIELDS}
+        tensors.update({"watched": self.watched} if self.consume_once else
+                       {"recent": self.recent, "recent_ptr": self.recent_ptr})
+        return {"tensors": {k: t.detach().cpu().clone() for k, t in tensors.items()},
+                "day": self.day, "tick": self.tick, "session_no": self.session_no,
+                "done": self.done, "days": [dict(d) for d in self.days],
+                "draws": self._draws.state(), "seed": self.seed,
+                "n_users": self.n_users, "device": self.device.type}
+
+    def set_state(self, snap: dict[str, Any]) -> None:
+        """Resume from :meth:`get_state` (on this device). A snapshot of another seed or
+        population, or one from the other device type (whose generators differ), is refused
+        before anything changes."""
+        for key, mine in (("seed", self.seed), ("n_users", self.n_users),
+                          ("device", self.device.type)):
+            if snap.get(key) != mine:
+                raise ValueError(f"snapshot {key} {snap.get(key)!r} differs from this "
+                                 f"population's {mine!r}")
+        for k, t in snap["tensors"].items():
+            setattr(self, k, t.to(self.device).clone())
+        self.day, self.tick, self.session_no = snap["day"], snap["tick"], snap["session_no"]
+        self.done, self.days = snap["done"], [dict(d) for d in snap["days"]]
+        self._draws.set_state(snap["draws"])
 
     def bytes_per_user(self) -> float:
         """Bytes of every per-user tensor (state and static persona tensors) per user."""
