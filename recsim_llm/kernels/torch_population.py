@@ -660,5 +660,25 @@ def scored_policy(score: Callable[[TorchPopulation, slice], torch.Tensor],
     return policy
 
 
-__all__ = ["DEVICES", "TorchFeedback", "TorchPopulation", "click_scores", "resolve_device",
-           "scored_policy", "stream_seed", "topk_slates", "value_scores"]
+def random_policy(seed: int) -> Callable[[TorchPopulation], torch.Tensor]:
+    """``random`` on the device: k distinct available items uniformly at random for each user
+    (on a consume-once catalog among those the user has not consumed), as the platform's
+    ``random``, from the device stream ``policy/random`` of ``seed`` (one generator per
+    device, created at the first call)."""
+    gens: dict[torch.device, torch.Generator] = {}
+
+    def keys(pop: TorchPopulation, users: slice) -> torch.Tensor:
+        if pop.device not in gens:
+            gens[pop.device] = torch.Generator(device=pop.device)
+            gens[pop.device].manual_seed(stream_seed(seed, "policy/random"))
+        m = len(range(pop.n_users)[users])
+        return torch.rand((m, pop.n_available), generator=gens[pop.device], device=pop.device)
+
+    def policy(pop: TorchPopulation) -> torch.Tensor:
+        return scored_policy(keys, exclude=pop.consume_once)(pop)
+
+    return policy
+
+
+__all__ = ["DEVICES", "TorchFeedback", "TorchPopulation", "click_scores", "random_policy",
+           "resolve_device", "scored_policy", "stream_seed", "topk_slates", "value_scores"]

@@ -317,7 +317,8 @@ def test_device_oracles_are_the_platforms_oracles(make_small_config, dotted: dic
 
 def test_exclusions_follow_the_clicks(make_small_config) -> None:
     """The recent-click ring holds each user's last ``exclude_recent`` clicks; on a
-    consume-once catalog every click stays excluded, and no slate repeats a consumed item."""
+    consume-once catalog every click stays excluded, and no slate of the value oracle or of
+    ``random_policy`` repeats a consumed item."""
     world = build_world(make_small_config(**{"catalog.exclude_recent": 2}), 0)
     pop = TorchPopulation(world, 0, device="cpu")
     pop.reset()
@@ -330,19 +331,21 @@ def test_exclusions_follow_the_clicks(make_small_config) -> None:
     mask = pop.excluded_mask()
     for u, items in clicks.items():
         assert set(torch.nonzero(mask[u])[:, 0].tolist()) == set(items[-2:])
+    from recsim_llm.kernels.torch_population import random_policy
+
     once = build_world(make_small_config(**{"catalog.consume_once": True,
                                             "catalog.n_items": 300}), 0)
-    pop = TorchPopulation(once, 0, device="cpu")
-    pop.reset()
-    seen = torch.zeros((once.n_users, once.n_items), dtype=torch.bool)
-    policy = scored_policy(value_scores)
-    while not pop.done:
-        slates = policy(pop)
-        assert not seen.gather(1, slates)[pop.in_session].any()
-        fb = pop.step(slates)
-        clicked = fb.items >= 0
-        seen[torch.nonzero(clicked)[:, 0], fb.items[clicked]] = True
-    assert torch.equal(pop.excluded_mask(), seen) and seen.sum() > 100
+    for policy in (scored_policy(value_scores), random_policy(0)):
+        pop = TorchPopulation(once, 0, device="cpu")
+        pop.reset()
+        seen = torch.zeros((once.n_users, once.n_items), dtype=torch.bool)
+        while not pop.done:
+            slates = policy(pop)
+            assert not seen.gather(1, slates)[pop.in_session].any()
+            fb = pop.step(slates)
+            clicked = fb.items >= 0
+            seen[torch.nonzero(clicked)[:, 0], fb.items[clicked]] = True
+        assert torch.equal(pop.excluded_mask(), seen) and seen.sum() > 100
 
 
 @pytest.mark.skipif(__import__("importlib").util.find_spec("recbole") is None,
@@ -406,3 +409,29 @@ def test_resume_from_a_snapshot_is_exact(small_world: World, draws: str) -> None
         other.set_state(snap)
     for name, arr in other.state_dict().items():
         np.testing.assert_array_equal(arr, before[name], err_msg=name)
+
+
+def test_device_random_is_the_platforms_random_in_distribution(make_small_config) -> None:
+    """``random_policy`` against ``run_policy(world, "random")``: 80 users, 30 days, 6 seeds
+    per path, the horizon means of retention, CTR and mean satisfaction within 3 standard
+    errors of the difference; two runs on a seed are identical, another seed differs."""
+    from recsim_llm.kernels.torch_population import random_policy
+    from recsim_llm.runner import run_policy
+
+    world = build_world(make_small_config(**{"population.n_users": 80, "horizon_days": 30}), 0)
+    seeds = range(6)
+    keys = ("retention", "ctr", "mean_satisfaction")
+    ref = np.array([[np.mean([float(r[k]) for r in run_policy(world, "random", s).daily])
+                     for k in keys] for s in seeds])
+
+    def device_run(seed: int) -> list[dict]:
+        return TorchPopulation(world, seed, device="cpu").run(random_policy(seed))
+
+    runs = [device_run(s) for s in seeds]
+    new = np.array([[np.mean([d["alive"] / world.n_users for d in days]),
+                     np.mean([d["ctr"] for d in days]),
+                     np.mean([d["mean_satisfaction"] for d in days])] for days in runs])
+    se = np.sqrt(ref.var(axis=0, ddof=1) / len(seeds) + new.var(axis=0, ddof=1) / len(seeds))
+    gap = np.abs(new.mean(axis=0) - ref.mean(axis=0))
+    assert np.all(gap < 3 * se + 1e-12), dict(zip(keys, zip(gap, se, strict=True), strict=True))
+    assert device_run(0) == runs[0] and runs[1] != runs[0]
