@@ -450,13 +450,7 @@ class TorchPopulation:
         cos_q, dot_f = C[:, :, n_int], C[:, :, n_int + 1]
         shown = G.sum(dim=1) / k
         tau = ch.pool_temperature
-        if p.shape[1] == 1:
-            pooled = cos_p[:, 0]
-        else:
-            cmax = cos_p.max(dim=1, keepdim=True).values
-            z = torch.exp((cos_p - cmax) * (1.0 / tau) + logw[:, :, None])
-            pooled = cmax[:, 0] + tau * torch.log(z.sum(dim=1))
-        a = pooled - ch.lam_dislike * torch.clamp(cos_q, min=0.0)
+        a = _pool_interests(cos_p, logw, tau) - ch.lam_dislike * torch.clamp(cos_q, min=0.0)
         b = ch.beta_fatigue * torch.clamp(dot_f, min=0.0)
         appeal = self.appeal.index_select(0, S.reshape(-1)).view(bsz, k)
         v = ch.temperature * (a - b) + self.hook[sl, None] * appeal - self.pos_penalty
@@ -606,26 +600,30 @@ def value_scores(pop: TorchPopulation, users: slice = slice(None)) -> torch.Tens
     return a - b + pop.cfg.dynamics.w_value * pop.value[: pop.n_available]
 
 
+def _pool_interests(cos: torch.Tensor, logw: torch.Tensor, tau: float) -> torch.Tensor:
+    """``dynamics.pool_interests`` on the device: ``cos`` [m, K, x] (any strides) and
+    ``logw`` [m, K] -> [m, x], ``c_max + tau * log(sum_k exp((c_k - c_max) / tau + log w_k))``,
+    summed over the K interest slices in order (K is small: a persona's stated interests)."""
+    if cos.shape[1] == 1:
+        return cos[:, 0]
+    cmax = cos.amax(dim=1)
+    acc = torch.zeros_like(cmax)
+    for j in range(cos.shape[1]):  # a loop over the K interests, not over users
+        acc += torch.exp((cos[:, j] - cmax) * (1.0 / tau) + logw[:, j, None])
+    return cmax + tau * torch.log(acc)
+
+
 def _item_terms(pop: TorchPopulation, users: slice) -> tuple[torch.Tensor, torch.Tensor]:
     """Taste and boredom of ``users`` for every available item, as
     ``dynamics.all_item_terms``: one product of the items with [interests, dislike, fatigue],
-    then the soft-max pooling in the reference's form (a loop over the K interests, each a
-    contiguous [m, a] slice)."""
+    then :func:`_pool_interests`."""
     ch = pop.cfg.choice
     E = pop.item_emb[: pop.n_available]                       # [a, d]
     p = pop.interest[users]
     n_int, tau = p.shape[1], ch.pool_temperature
     X = torch.cat([p, pop.dislike[users, None], pop.fatigue[users, None]], dim=1)
     C = torch.matmul(X, E.T)                                  # [m, K + 2, a]
-    if n_int == 1:
-        pooled = C[:, 0]
-    else:
-        cmax = C[:, :n_int].amax(dim=1)                       # [m, a]
-        logw = pop.interest_logw[users]
-        acc = torch.zeros_like(cmax)
-        for j in range(n_int):  # K is small: a persona's stated interests
-            acc += torch.exp((C[:, j] - cmax) * (1.0 / tau) + logw[:, j, None])
-        pooled = cmax + tau * torch.log(acc)
+    pooled = _pool_interests(C[:, :n_int], pop.interest_logw[users], tau)
     a = pooled - ch.lam_dislike * torch.clamp(C[:, n_int], min=0.0)
     return a, ch.beta_fatigue * torch.clamp(C[:, n_int + 1], min=0.0)
 
